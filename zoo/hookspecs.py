@@ -1,0 +1,92 @@
+"""The hook specifications: one hook per kind of plugin.
+
+Every hook receives a ``register`` callback. A plugin calls it once per name it
+provides: ``register(name, factory)``. zoo stamps each name with the plugin that
+registered it, so two plugins claiming one name is an error naming both, never a
+silent winner. Factories are called with the options written in a registry entry
+as keyword arguments; their signatures are the option schema that entries are
+validated against.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zoo")
+
+
+@hookspec
+def register_layers(register):
+    """Register layer factories.
+
+    ``register(name, factory)``: ``factory(**options)`` returns an object with the
+    :class:`zoo.layers.Layer` interface (``build``, ``forward``, ``backward``,
+    ``params``).
+    """
+
+
+@hookspec
+def register_initialisers(register):
+    """Register parameter initialisers.
+
+    ``register(name, factory)``: ``factory(**options)`` returns a callable
+    ``init(shape, fan_in, fan_out, rng, dtype) -> ndarray`` drawing from the
+    ``numpy.random.Generator`` it is given and nothing else.
+    """
+
+
+@hookspec
+def register_optimizers(register):
+    """Register optimizers.
+
+    ``register(name, factory)``: ``factory(**options)`` returns an object with
+    ``setup(params)`` and ``step(params)`` updating each
+    :class:`zoo.layers.Param` in place (see :class:`zoo.optim.Optimizer`).
+    """
+
+
+@hookspec
+def register_losses(register):
+    """Register losses on the network output.
+
+    ``register(name, factory)``: ``factory(**options)`` returns an object with
+    ``forward(output, labels) -> float`` (mean loss over the batch) and
+    ``backward() -> ndarray`` (gradient with respect to ``output``).
+    """
+
+
+@hookspec
+def register_batches(register):
+    """Register batch schedules: how training samples are picked step by step.
+
+    ``register(name, factory)``: ``factory(**options)`` returns an object with
+    ``steps_per_epoch(n)`` and ``iterate(n, rng)``, an endless iterator of index
+    arrays or slices into the ``n`` training samples.
+    """
+
+
+@hookspec
+def register_augmenters(register):
+    """Register label-preserving image augmenters, applied to training batches only.
+
+    ``register(name, factory)``: ``factory(**options)`` returns a callable
+    ``augment(images, rng) -> images`` on a float batch ``(N, H, W)`` with values
+    in [0, 1]; it keeps shape, dtype and range and may work in place.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets.
+
+    ``register(name, factory)``: ``factory(data_dir=None)`` returns a
+    :class:`zoo.data.ImageData` with uint8 images and labels.
+    """
+
+
+@hookspec
+def register_models(register):
+    """Register named model entries (the registry).
+
+    ``register(name, entry)``: ``entry`` is a callable returning
+    ``(raw_table, source)``: the entry's TOML as a dict, and a string naming
+    where it came from (used in error messages).
+    """
