@@ -1,0 +1,278 @@
+"""Registry entries: TOML tables validated into frozen attrs values, with every plugin name resolved.
+
+An entry is checked completely when it loads, before any data is read or any
+training starts: unknown keys, wrong types, bad values and misspelt plugin names
+all become one :class:`ConfigError` line naming the file and the key path.
+"""
+
+import copy
+import tomllib
+from typing import Any
+
+import attrs
+
+from zoo.catalog import Catalog, unknown_key_message
+from zoo.errors import ConfigError, UnknownNameError
+
+TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "augment", "train")
+DTYPES = ("float32", "float64")
+SPLITS = ("last", "random")
+INIT_SUFFIX = "_init"
+ALTERNATIVES = {"train.epochs": "steps", "train.steps": "epochs"}
+"""Keys that replace each other: overriding one removes the other."""
+LAYER_LR = "lr"
+
+
+@attrs.frozen
+class PluginRef:
+    """A reference to a registered plugin by ``type`` name, with its options (initialiser options resolved to refs)."""
+
+    kind: str
+    type: str
+    options: dict[str, Any] = attrs.field(eq=False, hash=False)
+    where: str
+
+
+@attrs.frozen
+class LayerSpec:
+    """A layer reference plus its own learning rate, if it has one."""
+
+    ref: PluginRef
+    lr: float | None = None
+
+
+@attrs.frozen
+class DataSpec:
+    """Which dataset, and how many training samples to hold out for validation (the last ones, or a random draw)."""
+
+    dataset: str = "mnist"
+    validation: int = 0
+    split: str = "last"
+
+
+@attrs.frozen
+class TrainSpec:
+    """The budget (``epochs`` or ``steps``), seed, float type and how often to log."""
+
+    epochs: int | None = None
+    steps: int | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    log_every: int | None = None
+
+
+@attrs.frozen
+class ModelEntry:
+    """A validated registry entry. ``table`` is the TOML it came from (after overrides)."""
+
+    name: str
+    source: str
+    description: str
+    tags: tuple[str, ...]
+    data: DataSpec
+    layers: tuple[LayerSpec, ...]
+    loss: PluginRef
+    optimizer: PluginRef
+    batches: PluginRef
+    augment: tuple[PluginRef, ...]
+    train: TrainSpec
+    table: dict[str, Any] = attrs.field(eq=False, hash=False, repr=False)
+
+    @classmethod
+    def from_table(cls, name: str, table: dict[str, Any], source: str, catalog: Catalog) -> "ModelEntry":
+        """Validate ``table`` (one entry's TOML) against the catalog; raise ConfigError on the first problem."""
+        check = _Checker(source, catalog)
+        check.keys(table, TOP_KEYS, "")
+        layers = check.array(table, "layers", "")
+        if not layers:
+            raise ConfigError(f"{source}: layers: an entry needs at least one layer")
+        augment = check.array(table, "augment", "", required=False)
+        return cls(
+            name=name,
+            source=source,
+            description=check.value(table, "description", str, "", default=""),
+            tags=tuple(check.strings(table, "tags", "")),
+            data=check.data(check.table(table, "data", "", required=False)),
+            layers=tuple(check.layer(layer, f"layers.{i}") for i, layer in enumerate(layers)),
+            loss=check.ref(check.table(table, "loss", ""), "loss", "loss"),
+            optimizer=check.ref(check.table(table, "optimizer", ""), "optimizer", "optimizer"),
+            batches=check.ref(check.table(table, "batches", ""), "batches", "batches"),
+            augment=tuple(check.ref(a, "augmenter", f"augment.{i}") for i, a in enumerate(augment)),
+            train=check.train(check.table(table, "train", "")),
+            table=table,
+        )
+
+    @classmethod
+    def from_toml(cls, name: str, text: str, source: str, catalog: Catalog) -> "ModelEntry":
+        return cls.from_table(name, parse_toml(text, source), source, catalog)
+
+    def with_overrides(self, overrides: list[str], catalog: Catalog) -> "ModelEntry":
+        """A new entry with ``KEY.PATH=VALUE`` overrides applied to its table, validated again."""
+        if not overrides:
+            return self
+        table = apply_overrides(self.table, overrides, self.source)
+        return ModelEntry.from_table(self.name, table, f"{self.source} (with --set)", catalog)
+
+    @property
+    def architecture(self) -> list[int]:
+        """Input and dense-layer widths as written, e.g. ``[784, 512, 10]`` (input assumed 28x28)."""
+        return [784] + [layer.ref.options["units"] for layer in self.layers if "units" in layer.ref.options]
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: malformed TOML: {error}") from None
+
+
+def apply_overrides(table: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``a.b.0.c=VALUE`` overrides to a copy of ``table``; VALUE is read as TOML, else as a string."""
+    table = copy.deepcopy(table)
+    for override in overrides:
+        path, sep, text = override.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. train.epochs=3")
+        keys = path.strip().split(".")
+        parent: Any = table
+        for depth, key in enumerate(keys[:-1]):
+            parent = _step(parent, key, ".".join(keys[: depth + 1]), override)
+        leaf = keys[-1]
+        if isinstance(parent, list):
+            _step(parent, leaf, path, override)
+            parent[int(leaf)] = _parse_value(text)
+        elif isinstance(parent, dict):
+            parent[leaf] = _parse_value(text)
+            parent.pop(ALTERNATIVES.get(path.strip(), ""), None)
+        else:
+            raise ConfigError(f"--set {override!r}: {'.'.join(keys[:-1])} is a value, not a table")
+    return table
+
+
+def _step(container: Any, key: str, where: str, override: str) -> Any:
+    if isinstance(container, list):
+        if not key.isdigit() or int(key) >= len(container):
+            raise ConfigError(f"--set {override!r}: {where}: no such index (there are {len(container)})")
+        return container[int(key)]
+    if isinstance(container, dict):
+        if key not in container:
+            raise ConfigError(unknown_key_message(f"--set {override!r}: {where}", key, container))
+        return container[key]
+    raise ConfigError(f"--set {override!r}: {where} is a value, not a table")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "an array"}
+
+
+@attrs.define
+class _Checker:
+    """Reads values out of an entry table, raising one ConfigError line per problem."""
+
+    source: str
+    catalog: Catalog
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}")
+
+    def keys(self, table: dict, accepted: tuple[str, ...], where: str) -> None:
+        for key in table:
+            if key not in accepted:
+                raise ConfigError(unknown_key_message(f"{self.source}: {_join(where, key)}", key, accepted))
+
+    def value(self, table: dict, key: str, kind: type, where: str, default: Any = None, required: bool = False):
+        path = _join(where, key)
+        if key not in table:
+            if required:
+                raise self.fail(path, f"missing; expected {_TYPE_NAMES[kind]}")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(path, f"expected {_TYPE_NAMES[kind]}, got {value!r}")
+        return value
+
+    def table(self, table: dict, key: str, where: str, required: bool = True) -> dict:
+        return self.value(table, key, dict, where, default={}, required=required)
+
+    def array(self, table: dict, key: str, where: str, required: bool = True) -> list:
+        items = self.value(table, key, list, where, default=[], required=required)
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.fail(f"{_join(where, key)}.{i}", f"expected a table, got {item!r}")
+        return items
+
+    def strings(self, table: dict, key: str, where: str) -> list[str]:
+        items = self.value(table, key, list, where, default=[])
+        if not all(isinstance(item, str) for item in items):
+            raise self.fail(_join(where, key), f"expected an array of strings, got {items!r}")
+        return items
+
+    def positive(self, table: dict, key: str, where: str, kind: type = int, **kw):
+        value = self.value(table, key, kind, where, **kw)
+        if value is not None and value <= 0:
+            raise self.fail(_join(where, key), f"must be > 0, got {value!r}")
+        return value
+
+    def choice(self, table: dict, key: str, where: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.value(table, key, str, where, default=default)
+        if value not in choices:
+            raise self.fail(_join(where, key), f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def ref(self, table: dict, kind: str, where: str) -> PluginRef:
+        """A ``{type = NAME, ...options}`` table (or a bare NAME string) resolved against the catalog."""
+        if isinstance(table, str):
+            table = {"type": table}
+        name = self.value(table, "type", str, where, required=True)
+        options = {key: value for key, value in table.items() if key != "type"}
+        for key, value in options.items():
+            if key.endswith(INIT_SUFFIX) and isinstance(value, (str, dict)):
+                options[key] = self.ref(value, "initialiser", _join(where, key))
+        try:
+            self.catalog.check_options(kind, name, options, f"{self.source}: {where}")
+        except UnknownNameError as error:
+            raise ConfigError(str(error)) from None
+        return PluginRef(kind, name, options, f"{self.source}: {where}")
+
+    def layer(self, table: dict, where: str) -> LayerSpec:
+        lr = self.positive(table, LAYER_LR, where, kind=float)
+        ref = self.ref({k: v for k, v in table.items() if k != LAYER_LR}, "layer", where)
+        return LayerSpec(ref, lr)
+
+    def data(self, table: dict) -> DataSpec:
+        self.keys(table, ("dataset", "validation", "split"), "data")
+        dataset = self.value(table, "dataset", str, "data", default="mnist")
+        try:
+            self.catalog.get("dataset", dataset, f"{self.source}: data.dataset")
+        except UnknownNameError as error:
+            raise ConfigError(str(error)) from None
+        validation = self.value(table, "validation", int, "data", default=0)
+        if validation < 0:
+            raise self.fail("data.validation", f"must be >= 0, got {validation}")
+        return DataSpec(dataset, validation, self.choice(table, "split", "data", SPLITS, "last"))
+
+    def train(self, table: dict) -> TrainSpec:
+        self.keys(table, ("epochs", "steps", "seed", "dtype", "log_every"), "train")
+        epochs = self.positive(table, "epochs", "train")
+        steps = self.positive(table, "steps", "train")
+        if (epochs is None) == (steps is None):
+            raise self.fail("train", "give exactly one of epochs or steps")
+        return TrainSpec(
+            epochs=epochs,
+            steps=steps,
+            seed=self.value(table, "seed", int, "train", default=0),
+            dtype=self.choice(table, "dtype", "train", DTYPES, "float32"),
+            log_every=self.positive(table, "log_every", "train"),
+        )
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

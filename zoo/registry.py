@@ -1,0 +1,40 @@
+"""Finding registry entries by name (or TOML path) and listing them."""
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+from zoo.catalog import Catalog
+from zoo.config import ModelEntry, parse_toml
+from zoo.errors import ConfigError
+
+
+def read_entry_file(path, source: str) -> tuple[dict[str, Any], str]:
+    """The TOML table in ``path`` (a Path or importlib resource) and the ``source`` to name in errors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{source}: cannot read: {error}") from None
+    return parse_toml(text, source), source
+
+
+def load_entry(name: str, catalog: Catalog, overrides: list[str] = ()) -> ModelEntry:
+    """The validated entry called ``name``, or read from ``name`` if it is a path to a ``.toml`` file."""
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"{name}: no such file")
+        table, source = read_entry_file(path, name)
+        entry = ModelEntry.from_table(path.stem, table, source, catalog)
+    else:
+        table, source = catalog.get("model", name).factory()
+        entry = ModelEntry.from_table(name, table, source, catalog)
+    return entry.with_overrides(list(overrides), catalog)
+
+
+def list_entries(catalog: Catalog, pattern: str | None = None) -> list[ModelEntry]:
+    """Every registered entry whose name matches the wildcard ``pattern``, validated."""
+    names = catalog.names("model")
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return [load_entry(n, catalog) for n in names]

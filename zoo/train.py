@@ -1,0 +1,143 @@
+"""Training a registry entry: data, network, optimizer and batch schedule wired together and run."""
+
+import math
+import time
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+
+from zoo.batching import BatchMaker
+from zoo.catalog import Catalog
+from zoo.config import ModelEntry
+from zoo.errors import DivergenceError
+from zoo.evaluate import accuracy
+from zoo.network import Network, build_network, create
+from zoo.splits import Splits, split
+
+
+@attrs.frozen
+class LogRecord:
+    """Metrics at one log point: mean loss and accuracy of the training batches since the last point."""
+
+    epoch: float
+    step: int
+    loss: float
+    train_accuracy: float
+    val_accuracy: float | None
+    seconds: float
+
+
+@attrs.frozen
+class TrainResult:
+    """What a training run produced. ``train_seconds`` counts training steps only, not evaluation."""
+
+    name: str
+    seed: int
+    history: tuple[LogRecord, ...]
+    test_accuracy: float
+    val_accuracy: float | None
+    train_seconds: float
+    params: int
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "test_accuracy": self.test_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "train_seconds": round(self.train_seconds, 3),
+            "params": self.params,
+            "history": [attrs.asdict(record) for record in self.history],
+        }
+
+
+def seeds(seed: int) -> dict[str, np.random.SeedSequence]:
+    """Independent seed streams, so e.g. adding augmentation does not change the initial weights."""
+    names = ("split", "layers", "batches", "augment")
+    return dict(zip(names, np.random.SeedSequence(seed).spawn(len(names))))
+
+
+def train(
+    entry: ModelEntry,
+    splits: Splits,
+    catalog: Catalog,
+    seed: int | None = None,
+    on_log: Callable[[LogRecord], None] = lambda record: None,
+    on_step: Callable[[int, int], None] = lambda step, total: None,
+) -> tuple[Network, TrainResult]:
+    """Train ``entry`` on ``splits``; ``seed`` (default: the entry's) fixes every random draw."""
+    seed = entry.train.seed if seed is None else seed
+    streams = seeds(seed)
+    network = build_network(entry, catalog, splits.in_features, len(splits.classes), streams["layers"])
+    optimizer = create(entry.optimizer, catalog)
+    optimizer.setup(network.params)
+    schedule = create(entry.batches, catalog)
+    augmenters = [create(ref, catalog) for ref in entry.augment]
+    images, labels = splits.train_images, splits.train_labels
+    maker = BatchMaker(images, network.dtype, augmenters, np.random.default_rng(streams["augment"]))
+    batches = schedule.iterate(len(labels), np.random.default_rng(streams["batches"]))
+
+    per_epoch = schedule.steps_per_epoch(len(labels))
+    total = entry.train.steps or entry.train.epochs * per_epoch
+    log_every = entry.train.log_every or per_epoch
+    tick = max(1, total // 200)
+    history, loss_sum, correct, seen, seconds = [], 0.0, 0, 0, 0.0
+    started = time.perf_counter()
+    for step in range(total):
+        if step % per_epoch == 0:
+            optimizer.start_epoch(step // per_epoch)
+        index = next(batches)
+        x, y = maker.make(index), labels[index]
+        output = network.forward(x, training=True)
+        loss = network.loss.forward(output, y)
+        if not math.isfinite(loss):
+            raise DivergenceError(_divergence_message(entry, step, per_epoch, loss))
+        loss_sum += loss * len(y)
+        correct += int(np.count_nonzero(output.argmax(axis=1) == y))
+        seen += len(y)
+        network.backward()
+        optimizer.step(network.params)
+        if (step + 1) % tick == 0:
+            on_step(step + 1, total)
+        if (step + 1) % log_every == 0 or step + 1 == total:
+            seconds += time.perf_counter() - started
+            val = accuracy(network, splits.val_images, splits.val_labels) if len(splits.val_labels) else None
+            record = LogRecord((step + 1) / per_epoch, step + 1, loss_sum / seen, correct / seen, val, seconds)
+            history.append(record)
+            on_log(record)
+            loss_sum, correct, seen = 0.0, 0, 0
+            started = time.perf_counter()
+    result = TrainResult(
+        name=entry.name,
+        seed=seed,
+        history=tuple(history),
+        test_accuracy=accuracy(network, splits.test_images, splits.test_labels),
+        val_accuracy=history[-1].val_accuracy,
+        train_seconds=seconds,
+        params=sum(p.value.size for p in network.params),
+    )
+    return network, result
+
+
+def train_entry(entry: ModelEntry, catalog: Catalog, seed: int | None = None, data_dir=None, **callbacks):
+    """Load the entry's data and train it: ``(network, result, splits)``."""
+    seed = entry.train.seed if seed is None else seed
+    splits = load_splits(entry, catalog, seed, data_dir)
+    network, result = train(entry, splits, catalog, seed, **callbacks)
+    return network, result, splits
+
+
+def load_splits(entry: ModelEntry, catalog: Catalog, seed: int, data_dir=None) -> Splits:
+    """The entry's dataset, split as it asks (a random split draws from ``seed``)."""
+    data = catalog.get("dataset", entry.data.dataset).factory(data_dir=data_dir)
+    return split(data, entry.data, np.random.default_rng(seeds(seed)["split"]), f"{entry.source}: data.validation")
+
+
+def _divergence_message(entry: ModelEntry, step: int, per_epoch: int, loss: float) -> str:
+    lr = entry.optimizer.options.get("lr")
+    rates = f"learning rate {lr}" if lr is not None else "the learning rate"
+    return (
+        f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}; "
+        f"{rates} is probably too high: try --set optimizer.lr=<smaller>"
+    )
