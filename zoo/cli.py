@@ -1,0 +1,260 @@
+"""The ``zoo`` command line: parse, make one call into the engine, render.
+
+Results go to stdout (one JSON document with ``--json``); progress and logs go to
+stderr. A :class:`ZooError` becomes one ``error:`` line and exit code 1.
+"""
+
+import fnmatch
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from zoo import evaluate as evaluation
+from zoo import modelfile
+from zoo.errors import UnknownNameError, ZooError
+from zoo.plugins import default_catalog
+from zoo.registry import list_entries, load_entry
+from zoo.train import LogRecord, load_splits, train_entry
+
+app = typer.Typer(
+    name="zoo",
+    help="A model zoo of from-scratch NumPy neural networks: assemble by name, train, evaluate, compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
+SetOption = Annotated[
+    Optional[list[str]], typer.Option("--set", help="Override a key of the entry, e.g. train.epochs=3 or layers.2.rate=0.3.")
+]
+SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (default: the entry's train.seed).")]
+DataDirOption = Annotated[
+    Optional[Path], typer.Option(help="Directory holding the dataset files (searched before $ZOO_DATA and the cache).")
+]
+
+
+def command(*args, **kwargs):
+    """``app.command`` whose errors from user input print one line instead of a traceback."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*a, **k):
+            try:
+                return function(*a, **k)
+            except ZooError as error:
+                err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                err.print("interrupted", highlight=False)
+                raise typer.Exit(130) from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+@command("list")
+def list_command(
+    pattern: Annotated[Optional[str], typer.Argument(help="Wildcard filter on names, e.g. 'seed-*'.")] = None,
+    tag: Annotated[Optional[str], typer.Option(help="Only entries with this tag (seed, tuned, ...).")] = None,
+    as_json: JsonOption = False,
+):
+    """List registry entries: name, architecture, tags and description."""
+    entries = [e for e in list_entries(default_catalog(), pattern) if tag is None or tag in e.tags]
+    rows = [
+        {"name": e.name, "architecture": e.architecture, "tags": list(e.tags), "description": e.description}
+        for e in entries
+    ]
+    if as_json:
+        return _print_json(rows)
+    table = Table("name", "architecture", "tags", "description", box=None)
+    for row in rows:
+        table.add_row(row["name"], "-".join(map(str, row["architecture"])), ",".join(row["tags"]), row["description"])
+    out.print(table)
+
+
+@command()
+def show(name: str, overrides: SetOption = None, as_json: JsonOption = False):
+    """Show an entry: its resolved config and a layer table with output widths and parameter counts."""
+    catalog = default_catalog()
+    entry = load_entry(name, catalog, overrides or [])
+    from zoo.network import build_network  # only show builds a network without data
+    import numpy as np
+
+    network = build_network(entry, catalog, 784, 10, np.random.SeedSequence(entry.train.seed))
+    layers, width = [], 784
+    for spec, layer in zip(entry.layers, network.layers):
+        params = sum(p.value.size for p in layer.params())
+        width = _output_width(layer, width)
+        layers.append({"type": spec.ref.type, "output": width, "params": params, "lr": spec.lr})
+    if as_json:
+        return _print_json({"name": entry.name, "source": entry.source, "config": entry.table, "layers": layers})
+    out.print(f"[bold]{entry.name}[/bold]  ({entry.source})")
+    out.print(entry.description, highlight=False)
+    table = Table("#", "layer", "output", "params", "lr", box=None)
+    for i, layer in enumerate(layers):
+        table.add_row(str(i), layer["type"], f"(N, {layer['output']})", f"{layer['params']:,}", str(layer["lr"] or ""))
+    table.add_row("", "total", "", f"{sum(l['params'] for l in layers):,}", "")
+    out.print(table)
+    out.print_json(json.dumps(entry.table))
+
+
+@command()
+def train(
+    name: Annotated[str, typer.Argument(help="Registry entry name, or a path to an entry's .toml file.")],
+    overrides: SetOption = None,
+    seed: SeedOption = None,
+    data_dir: DataDirOption = None,
+    output: Annotated[Optional[Path], typer.Option("--out", help="Save the trained model to this .npz file.")] = None,
+    as_json: JsonOption = False,
+):
+    """Train an entry on its dataset and report test accuracy."""
+    catalog = default_catalog()
+    entry = load_entry(name, catalog, overrides or [])
+    network, result, splits = _train_with_progress(entry, catalog, seed, data_dir)
+    if output is not None:
+        modelfile.save(
+            output,
+            network,
+            entry,
+            in_features=splits.in_features,
+            n_classes=len(splits.classes),
+            meta={"seed": result.seed, "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds},
+        )
+        err.print(f"saved {output}", highlight=False)
+    if as_json:
+        return _print_json(result.summary())
+    val = "" if result.val_accuracy is None else f", validation accuracy {result.val_accuracy:.2%}"
+    out.print(
+        f"{entry.name}: test accuracy {result.test_accuracy:.2%}{val} "
+        f"({result.params:,} parameters, {result.train_seconds:.1f} s training, seed {result.seed})",
+        highlight=False,
+    )
+
+
+@command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="A model file written by zoo train --out.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+):
+    """Accuracy and confusion matrix of a saved model on its dataset's test set."""
+    catalog = default_catalog()
+    network, entry, meta = modelfile.load(path, catalog)
+    splits = load_splits(entry, catalog, meta.get("seed", 0), data_dir)
+    predictions = evaluation.predict(network, splits.test_images)
+    matrix = evaluation.confusion_matrix(splits.test_labels, predictions, len(splits.classes))
+    accuracy = float((predictions == splits.test_labels).mean())
+    if as_json:
+        return _print_json({"name": entry.name, "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
+    out.print(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images", highlight=False)
+    table = Table("true \\ predicted", *splits.classes, box=None, title="confusion matrix")
+    for label, row in zip(splits.classes, matrix):
+        table.add_row(label, *(str(v) for v in row))
+    out.print(table)
+
+
+@command()
+def compare(
+    names: Annotated[list[str], typer.Argument(help="Entry names or wildcards, e.g. 'seed-*'.")],
+    overrides: SetOption = None,
+    seed: Annotated[int, typer.Option(help="One seed for every contender.")] = 0,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+):
+    """Train several entries on the same data with the same seed and tabulate the results."""
+    catalog = default_catalog()
+    selected = _expand(names, catalog.names("model"))
+    results = []
+    for name in selected:
+        entry = load_entry(name, catalog, overrides or [])
+        results.append(_train_with_progress(entry, catalog, seed, data_dir)[1])
+    if as_json:
+        return _print_json([r.summary() for r in results])
+    table = Table("name", "test accuracy", "validation accuracy", "params", "train seconds", box=None)
+    best = max(r.test_accuracy for r in results)
+    for r in results:
+        mark = "[bold green]" if r.test_accuracy == best else ""
+        val = "—" if r.val_accuracy is None else f"{r.val_accuracy:.2%}"
+        table.add_row(r.name, f"{mark}{r.test_accuracy:.2%}", val, f"{r.params:,}", f"{r.train_seconds:.1f}")
+    out.print(table)
+
+
+@command()
+def plugins(as_json: JsonOption = False):
+    """Every registered name by kind, with the plugin and package that provided it, and failed plugins."""
+    catalog = default_catalog()
+    rows = [
+        {"kind": r.kind, "name": r.name, "plugin": r.plugin, "package": r.package} for r in catalog.records()
+    ]
+    failures = [{"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in catalog.failures]
+    if as_json:
+        return _print_json({"plugins": rows, "failures": failures})
+    table = Table("kind", "name", "plugin", "package", box=None)
+    for row in rows:
+        table.add_row(row["kind"], row["name"], row["plugin"], row["package"] or "")
+    out.print(table)
+    for failure in failures:
+        err.print(f"[red]failed:[/red] {failure['plugin']} ({failure['package']}): {failure['reason']}", highlight=False)
+
+
+def _train_with_progress(entry, catalog, seed, data_dir):
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(entry.name, total=None)
+
+        def on_step(step: int, total: int) -> None:
+            progress.update(task, completed=step, total=total)
+
+        def on_log(record: LogRecord) -> None:
+            val = "" if record.val_accuracy is None else f"  val acc {record.val_accuracy:.4f}"
+            progress.console.print(
+                f"{entry.name}  epoch {record.epoch:6.2f}  step {record.step:7d}  loss {record.loss:.4f}"
+                f"  train acc {record.train_accuracy:.4f}{val}  {record.seconds:7.1f} s",
+                highlight=False,
+            )
+
+        return train_entry(entry, catalog, seed, data_dir, on_log=on_log, on_step=on_step)
+
+
+def _expand(patterns: list[str], names: list[str]) -> list[str]:
+    """Entry names matching each pattern, in order; a pattern matching nothing is an unknown name."""
+    selected = []
+    for pattern in patterns:
+        matches = [n for n in names if fnmatch.fnmatchcase(n, pattern)] or (
+            [pattern] if pattern.endswith(".toml") else []
+        )
+        if not matches:
+            raise UnknownNameError("model", pattern, names)
+        selected.extend(m for m in matches if m not in selected)
+    return selected
+
+
+def _output_width(layer, width: int) -> int:
+    units = getattr(layer, "units", None)
+    return units if units is not None else width
+
+
+def _print_json(document) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def main() -> None:
+    app()
