@@ -10,17 +10,17 @@ import numpy as np
 from scipy import ndimage
 
 import zoo
+from zoo.options import number
 from zoo.layers import Buffers
 
-_non_negative = attrs.validators.ge(0)
 
 
 @attrs.define(eq=False)
 class Affine:
     """Rotate each image by a uniform angle in ±``max_degrees`` and shift it by up to ±``max_shift`` pixels per axis."""
 
-    max_degrees: float = attrs.field(default=0.0, converter=float, validator=[_non_negative, attrs.validators.le(180)])
-    max_shift: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
+    max_degrees: float = attrs.field(default=0.0, validator=number(ge=0, le=180))
+    max_shift: float = attrs.field(default=0.0, validator=number(ge=0))
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def __call__(self, images, rng):

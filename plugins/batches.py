@@ -8,8 +8,9 @@ import attrs
 import numpy as np
 
 import zoo
+from zoo.options import boolean, number
 
-_size = [attrs.validators.instance_of(int), attrs.validators.gt(0)]
+_size = number(integer=True, gt=0)
 
 
 @attrs.frozen
@@ -47,7 +48,7 @@ class Shuffled:
     """
 
     size: int = attrs.field(validator=_size)
-    drop_last: bool = False
+    drop_last: bool = attrs.field(default=False, validator=boolean)
 
     def steps_per_epoch(self, n):
         return n // self.size if self.drop_last else -(-n // self.size)

@@ -10,15 +10,15 @@ import attrs
 import numpy as np
 
 import zoo
+from zoo.options import boolean, number, optional_number
 
-_positive = attrs.validators.gt(0)
 
 
 @attrs.frozen
 class Constant:
     """Every value equal to ``value`` (``zeros`` is ``value = 0``)."""
 
-    value: float = attrs.field(default=0.0, converter=float)
+    value: float = attrs.field(default=0.0, validator=number())
 
     def __call__(self, shape, fan_in, fan_out, rng, dtype):
         return np.full(shape, self.value, dtype=dtype)
@@ -28,8 +28,8 @@ class Constant:
 class Uniform:
     """U(low, high); seeds 001, 002 and 004 use U(-0.5, 0.5), seed 002 U(0, 1) for biases."""
 
-    low: float = attrs.field(default=-0.05, converter=float)
-    high: float = attrs.field(default=0.05, converter=float)
+    low: float = attrs.field(default=-0.05, validator=number())
+    high: float = attrs.field(default=0.05, validator=number())
 
     def __attrs_post_init__(self):
         if not self.low < self.high:
@@ -43,8 +43,8 @@ class Uniform:
 class Normal:
     """N(mean, std²); seed 003 uses std 0.01."""
 
-    std: float = attrs.field(default=0.01, converter=float, validator=_positive)
-    mean: float = attrs.field(default=0.0, converter=float)
+    std: float = attrs.field(default=0.01, validator=number(gt=0))
+    mean: float = attrs.field(default=0.0, validator=number())
 
     def __call__(self, shape, fan_in, fan_out, rng, dtype):
         return (self.mean + self.std * rng.standard_normal(shape)).astype(dtype)
@@ -58,7 +58,7 @@ class ScaledNormal:
     another by 1/784): give ``fan`` to reproduce them.
     """
 
-    fan: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+    fan: int | None = attrs.field(default=None, validator=optional_number(integer=True, gt=0))
 
     def __call__(self, shape, fan_in, fan_out, rng, dtype):
         fan = self.fan or fan_in
@@ -69,7 +69,7 @@ class ScaledNormal:
 class He:
     """He et al. 2015 for ReLU nets: std sqrt(2/fan_in) (normal) or limit sqrt(6/fan_in) (uniform)."""
 
-    uniform: bool = False
+    uniform: bool = attrs.field(default=False, validator=boolean)
 
     def __call__(self, shape, fan_in, fan_out, rng, dtype):
         if self.uniform:
@@ -82,7 +82,7 @@ class He:
 class Glorot:
     """Glorot & Bengio 2010: variance 2/(fan_in + fan_out), normal or uniform."""
 
-    uniform: bool = True
+    uniform: bool = attrs.field(default=True, validator=boolean)
 
     def __call__(self, shape, fan_in, fan_out, rng, dtype):
         if self.uniform:

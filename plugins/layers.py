@@ -9,6 +9,7 @@ import numpy as np
 
 import zoo
 from zoo.layers import Buffers, Param
+from zoo.options import number
 from zoo_builtins.initialisers import Constant, He
 
 
@@ -19,7 +20,7 @@ class Dense:
     ``weight_init`` and ``bias_init`` name initialisers (default He normal and zeros).
     """
 
-    units: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+    units: int = attrs.field(validator=number(integer=True, gt=0))
     weight_init: object = attrs.field(factory=lambda: He(uniform=False))
     bias_init: object = attrs.field(factory=lambda: Constant(0.0))
     _params: list = attrs.field(init=False, factory=list)
@@ -122,15 +123,10 @@ class Dropout:
     At evaluation it is the identity, so no rescaling is needed at test time.
     """
 
-    rate: float = attrs.field(converter=float)
+    rate: float = attrs.field(validator=number(ge=0, lt=1))
     _rng: np.random.Generator | None = attrs.field(init=False, default=None)
     _mask: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
-
-    @rate.validator
-    def _check_rate(self, attribute, value):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"dropout rate must be in [0, 1), got {value}")
 
     def build(self, in_features, dtype, rng):
         self._rng = rng

@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 
 import zoo
+from zoo.options import number
 from zoo.layers import Buffers
 
 
@@ -15,7 +16,7 @@ from zoo.layers import Buffers
 class SoftmaxCrossEntropy:
     """``scale · mean(−log softmax(z)[label])``; gradient ``scale · (softmax(z) − onehot) / N`` in one pass."""
 
-    scale: float = attrs.field(default=1.0, converter=float, validator=attrs.validators.gt(0))
+    scale: float = attrs.field(default=1.0, validator=number(gt=0))
     _p: np.ndarray | None = attrs.field(init=False, default=None)
     _labels: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
@@ -43,7 +44,7 @@ class SoftmaxCrossEntropy:
 class CrossEntropy:
     """``scale · mean(−log p[label])`` on probabilities, e.g. after a ``softmax`` layer."""
 
-    scale: float = attrs.field(default=1.0, converter=float, validator=attrs.validators.gt(0))
+    scale: float = attrs.field(default=1.0, validator=number(gt=0))
     _p: np.ndarray | None = attrs.field(init=False, default=None)
     _labels: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)

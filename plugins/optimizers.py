@@ -14,10 +14,8 @@ import attrs
 import numpy as np
 
 import zoo
+from zoo.options import boolean, number
 
-_positive = attrs.validators.gt(0)
-_fraction = [attrs.validators.ge(0), attrs.validators.lt(1)]
-_decay = [_positive, attrs.validators.le(1)]
 
 
 def _add_scaled(y, x, a, scratch):
@@ -30,11 +28,11 @@ def _add_scaled(y, x, a, scratch):
 class SGD:
     """Gradient descent; with ``momentum`` > 0, PyTorch-style velocity ``v = μv + g`` (Nesterov if asked)."""
 
-    lr: float = attrs.field(default=0.01, converter=float, validator=_positive)
-    momentum: float = attrs.field(default=0.0, converter=float, validator=_fraction)
-    nesterov: bool = False
-    weight_decay: float = attrs.field(default=0.0, converter=float, validator=attrs.validators.ge(0))
-    decay: float = attrs.field(default=1.0, converter=float, validator=_decay)
+    lr: float = attrs.field(default=0.01, validator=number(gt=0))
+    momentum: float = attrs.field(default=0.0, validator=number(ge=0, lt=1))
+    nesterov: bool = attrs.field(default=False, validator=boolean)
+    weight_decay: float = attrs.field(default=0.0, validator=number(ge=0))
+    decay: float = attrs.field(default=1.0, validator=number(gt=0, le=1))
     _factor: float = attrs.field(init=False, default=1.0)
     _state: list = attrs.field(init=False, factory=list)
 
@@ -66,12 +64,12 @@ class SGD:
 class Adam:
     """Kingma & Ba 2015, with bias correction."""
 
-    lr: float = attrs.field(default=0.001, converter=float, validator=_positive)
-    beta1: float = attrs.field(default=0.9, converter=float, validator=_fraction)
-    beta2: float = attrs.field(default=0.999, converter=float, validator=_fraction)
-    eps: float = attrs.field(default=1e-8, converter=float, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, converter=float, validator=attrs.validators.ge(0))
-    decay: float = attrs.field(default=1.0, converter=float, validator=_decay)
+    lr: float = attrs.field(default=0.001, validator=number(gt=0))
+    beta1: float = attrs.field(default=0.9, validator=number(ge=0, lt=1))
+    beta2: float = attrs.field(default=0.999, validator=number(ge=0, lt=1))
+    eps: float = attrs.field(default=1e-8, validator=number(gt=0))
+    weight_decay: float = attrs.field(default=0.0, validator=number(ge=0))
+    decay: float = attrs.field(default=1.0, validator=number(gt=0, le=1))
     _factor: float = attrs.field(init=False, default=1.0)
     _t: int = attrs.field(init=False, default=0)
     _state: list = attrs.field(init=False, factory=list)

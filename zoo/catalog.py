@@ -1,13 +1,12 @@
 """The catalog: every name that plugins registered, by kind, resolved in one place."""
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
-from zoo.errors import ConfigError, DuplicateNameError, UnknownNameError
+from zoo.errors import ConfigError, DuplicateNameError, UnknownNameError, close_matches
 
 KINDS = {
     "layer": "register_layers",
@@ -119,7 +118,7 @@ def unknown_key_message(where: str, key: str, accepted: Iterable[str], context: 
     """``where: unknown key 'epoch' <context>; did you mean 'epochs'? (accepted: ...)``"""
     accepted = sorted(accepted)
     text = f"{where}: unknown key {key!r}" + (f" {context}" if context else "")
-    close = difflib.get_close_matches(key, accepted, n=3, cutoff=0.6)
+    close = close_matches(key, accepted)
     if close:
         text += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
     return text + " (accepted: " + (", ".join(accepted) or "none") + ")"

@@ -14,14 +14,13 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.errors import UnknownNameError, ZooError
 from zoo.plugins import default_catalog
 from zoo.registry import list_entries, load_entry
-from zoo.train import LogRecord, load_splits, train_entry
+from zoo.train import LogRecord, load_splits, train
 
 app = typer.Typer(
     name="zoo",
@@ -30,7 +29,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
 err = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
@@ -77,10 +75,8 @@ def list_command(
     ]
     if as_json:
         return _print_json(rows)
-    table = Table("name", "architecture", "tags", "description", box=None)
-    for row in rows:
-        table.add_row(row["name"], "-".join(map(str, row["architecture"])), ",".join(row["tags"]), row["description"])
-    out.print(table)
+    cells = [[r["name"], "-".join(map(str, r["architecture"])), ",".join(r["tags"]), r["description"]] for r in rows]
+    _echo(_columns(["name", "architecture", "tags", "description"], cells))
 
 
 @command()
@@ -99,18 +95,18 @@ def show(name: str, overrides: SetOption = None, as_json: JsonOption = False):
         layers.append({"type": spec.ref.type, "output": width, "params": params, "lr": spec.lr})
     if as_json:
         return _print_json({"name": entry.name, "source": entry.source, "config": entry.table, "layers": layers})
-    out.print(f"[bold]{entry.name}[/bold]  ({entry.source})")
-    out.print(entry.description, highlight=False)
-    table = Table("#", "layer", "output", "params", "lr", box=None)
-    for i, layer in enumerate(layers):
-        table.add_row(str(i), layer["type"], f"(N, {layer['output']})", f"{layer['params']:,}", str(layer["lr"] or ""))
-    table.add_row("", "total", "", f"{sum(l['params'] for l in layers):,}", "")
-    out.print(table)
-    out.print_json(json.dumps(entry.table))
+    cells = [
+        [str(i), layer["type"], f"(N, {layer['output']})", f"{layer['params']:,}", str(layer["lr"] or "")]
+        for i, layer in enumerate(layers)
+    ]
+    cells.append(["", "total", "", f"{sum(layer['params'] for layer in layers):,}", ""])
+    _echo(f"{entry.name}  ({entry.source})\n{entry.description}\n")
+    _echo(_columns(["#", "layer", "output", "params", "lr"], cells) + "\n")
+    _echo(json.dumps(entry.table, indent=2, ensure_ascii=False))
 
 
-@command()
-def train(
+@command("train")
+def train_command(
     name: Annotated[str, typer.Argument(help="Registry entry name, or a path to an entry's .toml file.")],
     overrides: SetOption = None,
     seed: SeedOption = None,
@@ -135,10 +131,9 @@ def train(
     if as_json:
         return _print_json(result.summary())
     val = "" if result.val_accuracy is None else f", validation accuracy {result.val_accuracy:.2%}"
-    out.print(
+    _echo(
         f"{entry.name}: test accuracy {result.test_accuracy:.2%}{val} "
-        f"({result.params:,} parameters, {result.train_seconds:.1f} s training, seed {result.seed})",
-        highlight=False,
+        f"({result.params:,} parameters, {result.train_seconds:.1f} s training, seed {result.seed})"
     )
 
 
@@ -157,11 +152,9 @@ def evaluate(
     accuracy = float((predictions == splits.test_labels).mean())
     if as_json:
         return _print_json({"name": entry.name, "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
-    out.print(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images", highlight=False)
-    table = Table("true \\ predicted", *splits.classes, box=None, title="confusion matrix")
-    for label, row in zip(splits.classes, matrix):
-        table.add_row(label, *(str(v) for v in row))
-    out.print(table)
+    _echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images")
+    _echo("confusion matrix (rows: true class, columns: predicted)")
+    _echo(_columns(["", *splits.classes], [[label, *map(str, row)] for label, row in zip(splits.classes, matrix)]))
 
 
 @command()
@@ -181,13 +174,19 @@ def compare(
         results.append(_train_with_progress(entry, catalog, seed, data_dir)[1])
     if as_json:
         return _print_json([r.summary() for r in results])
-    table = Table("name", "test accuracy", "validation accuracy", "params", "train seconds", box=None)
     best = max(r.test_accuracy for r in results)
-    for r in results:
-        mark = "[bold green]" if r.test_accuracy == best else ""
-        val = "—" if r.val_accuracy is None else f"{r.val_accuracy:.2%}"
-        table.add_row(r.name, f"{mark}{r.test_accuracy:.2%}", val, f"{r.params:,}", f"{r.train_seconds:.1f}")
-    out.print(table)
+    cells = [
+        [
+            r.name,
+            f"{r.test_accuracy:.2%}" + (" *" if r.test_accuracy == best else ""),
+            "—" if r.val_accuracy is None else f"{r.val_accuracy:.2%}",
+            f"{r.params:,}",
+            f"{r.train_seconds:.1f}",
+        ]
+        for r in results
+    ]
+    _echo(_columns(["name", "test accuracy", "validation accuracy", "params", "train seconds"], cells))
+    _echo("* best test accuracy")
 
 
 @command()
@@ -200,15 +199,16 @@ def plugins(as_json: JsonOption = False):
     failures = [{"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in catalog.failures]
     if as_json:
         return _print_json({"plugins": rows, "failures": failures})
-    table = Table("kind", "name", "plugin", "package", box=None)
-    for row in rows:
-        table.add_row(row["kind"], row["name"], row["plugin"], row["package"] or "")
-    out.print(table)
+    cells = [[r["kind"], r["name"], r["plugin"], r["package"] or ""] for r in rows]
+    _echo(_columns(["kind", "name", "plugin", "package"], cells))
     for failure in failures:
         err.print(f"[red]failed:[/red] {failure['plugin']} ({failure['package']}): {failure['reason']}", highlight=False)
 
 
 def _train_with_progress(entry, catalog, seed, data_dir):
+    """Load the entry's data, then train it with a progress bar and per-epoch log lines on stderr."""
+    seed = entry.train.seed if seed is None else seed
+    splits = load_splits(entry, catalog, seed, data_dir)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -231,7 +231,15 @@ def _train_with_progress(entry, catalog, seed, data_dir):
                 highlight=False,
             )
 
-        return train_entry(entry, catalog, seed, data_dir, on_log=on_log, on_step=on_step)
+        network, result = train(entry, splits, catalog, seed, on_log=on_log, on_step=on_step)
+    return network, result, splits
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> str:
+    """Plain left-aligned columns, one line per row, nothing cut: tables that survive pipes and narrow terminals."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
+    return "\n".join(lines)
 
 
 def _expand(patterns: list[str], names: list[str]) -> list[str]:
@@ -250,6 +258,10 @@ def _expand(patterns: list[str], names: list[str]) -> list[str]:
 def _output_width(layer, width: int) -> int:
     units = getattr(layer, "units", None)
     return units if units is not None else width
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text + "\n")
 
 
 def _print_json(document) -> None:

@@ -119,6 +119,15 @@ class ModelEntry:
         return [784] + [layer.ref.options["units"] for layer in self.layers if "units" in layer.ref.options]
 
 
+def create(ref: PluginRef, catalog: Catalog) -> Any:
+    """Make the plugin object ``ref`` names, first making any initialisers among its options."""
+    options = {
+        key: create(value, catalog) if key.endswith(INIT_SUFFIX) and isinstance(value, PluginRef) else value
+        for key, value in ref.options.items()
+    }
+    return catalog.create(ref.kind, ref.type, options, ref.where)
+
+
 def parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
@@ -236,11 +245,12 @@ class _Checker:
         for key, value in options.items():
             if key.endswith(INIT_SUFFIX) and isinstance(value, (str, dict)):
                 options[key] = self.ref(value, "initialiser", _join(where, key))
+        ref = PluginRef(kind, name, options, f"{self.source}: {where}")
         try:
-            self.catalog.check_options(kind, name, options, f"{self.source}: {where}")
+            create(ref, self.catalog)  # factories are cheap: making one checks every option's value
         except UnknownNameError as error:
             raise ConfigError(str(error)) from None
-        return PluginRef(kind, name, options, f"{self.source}: {where}")
+        return ref
 
     def layer(self, table: dict, where: str) -> LayerSpec:
         lr = self.positive(table, LAYER_LR, where, kind=float)

@@ -4,6 +4,15 @@ import difflib
 from collections.abc import Iterable
 
 
+def close_matches(name: str, options: Iterable[str], limit: int = 3) -> list[str]:
+    """The options most like ``name``: similar enough, and nearly as similar as the best one."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, option).ratio(), option) for option in options), reverse=True
+    )
+    best = scored[0][0] if scored else 0.0
+    return [option for ratio, option in scored[:limit] if ratio >= 0.6 and ratio >= best - 0.1]
+
+
 class ZooError(Exception):
     """Base of every error caused by input (configs, files, names), not by a bug in zoo."""
 
@@ -38,7 +47,7 @@ class UnknownNameError(ZooError, LookupError):
     def __init__(self, kind: str, name: str, available: Iterable[str], where: str = ""):
         self.kind, self.name, self.where = kind, name, where
         self.available = sorted(available)
-        self.suggestions = difflib.get_close_matches(name, self.available, n=3, cutoff=0.6)
+        self.suggestions = close_matches(name, self.available)
         super().__init__(self._message())
 
     def _message(self) -> str:

@@ -4,7 +4,7 @@ import attrs
 import numpy as np
 
 from zoo.catalog import Catalog
-from zoo.config import INIT_SUFFIX, ModelEntry, PluginRef
+from zoo.config import ModelEntry, create
 from zoo.errors import ConfigError
 from zoo.layers import Layer, Param
 
@@ -62,12 +62,3 @@ def build_network(
             f"{entry.data.dataset} has {n_classes} classes"
         )
     return Network(layers, create(entry.loss, catalog), dtype, params, names)
-
-
-def create(ref: PluginRef, catalog: Catalog) -> object:
-    """Make the plugin object ``ref`` names, first making any initialisers among its options."""
-    options = {
-        key: create(value, catalog) if key.endswith(INIT_SUFFIX) and isinstance(value, PluginRef) else value
-        for key, value in ref.options.items()
-    }
-    return catalog.create(ref.kind, ref.type, options, ref.where)

@@ -9,10 +9,10 @@ import numpy as np
 
 from zoo.batching import BatchMaker
 from zoo.catalog import Catalog
-from zoo.config import ModelEntry
+from zoo.config import ModelEntry, create
 from zoo.errors import DivergenceError
 from zoo.evaluate import accuracy
-from zoo.network import Network, build_network, create
+from zoo.network import Network, build_network
 from zoo.splits import Splits, split
 
 
@@ -58,6 +58,7 @@ def seeds(seed: int) -> dict[str, np.random.SeedSequence]:
     return dict(zip(names, np.random.SeedSequence(seed).spawn(len(names))))
 
 
+@np.errstate(over="ignore", invalid="ignore")  # overflow surfaces as a non-finite loss, reported below
 def train(
     entry: ModelEntry,
     splits: Splits,
