@@ -55,7 +55,7 @@ class Shuffled:
 
     def iterate(self, n, rng):
         stop = n - self.size + 1 if self.drop_last else n
-        while True:
+        while stop > 0:
             order = rng.permutation(n)
             for start in range(0, stop, self.size):
                 yield order[start : start + self.size]

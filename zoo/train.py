@@ -10,7 +10,7 @@ import numpy as np
 from zoo.batching import BatchMaker
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, create
-from zoo.errors import DivergenceError
+from zoo.errors import ConfigError, DivergenceError
 from zoo.evaluate import accuracy
 from zoo.network import Network, build_network
 from zoo.splits import Splits, split
@@ -80,6 +80,8 @@ def train(
     batches = schedule.iterate(len(labels), np.random.default_rng(streams["batches"]))
 
     per_epoch = schedule.steps_per_epoch(len(labels))
+    if per_epoch < 1:
+        raise ConfigError(f"{entry.batches.where}: {entry.batches.type} makes no batch from {len(labels)} training samples")
     total = entry.train.steps or entry.train.epochs * per_epoch
     log_every = entry.train.log_every or per_epoch
     tick = max(1, total // 200)

@@ -1,0 +1,28 @@
+"""The project's own set-up promises: CI runs the README's test command, and built-ins come through entry points."""
+
+import importlib.metadata
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(.*?)\n```", readme, re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_builtins_are_registered_through_the_zoo_entry_point_group():
+    values = {ep.value for ep in importlib.metadata.entry_points(group="zoo")}
+    assert {"zoo_builtins.layers", "zoo_builtins.models", "zoo_builtins.datasets"} <= values
+
+
+def test_builtins_do_not_install_under_generic_names():
+    import zoo_builtins
+
+    assert zoo_builtins.__name__ == "zoo_builtins"
+    files = importlib.metadata.files("numpy-zoo") or []
+    top_level = {f.parts[0] for f in files if f.suffix == ".py"}
+    assert "plugins" not in top_level and "registry" not in top_level
