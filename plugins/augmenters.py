@@ -10,9 +10,8 @@ import numpy as np
 from scipy import ndimage
 
 import zoo
-from zoo.options import number
 from zoo.layers import Buffers
-
+from zoo.options import number
 
 
 @attrs.define(eq=False)

@@ -5,7 +5,6 @@ slice (contiguous, copied without gathering) or an index array; the trainer deci
 """
 
 import attrs
-import numpy as np
 
 import zoo
 from zoo.options import boolean, number

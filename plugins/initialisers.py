@@ -13,7 +13,6 @@ import zoo
 from zoo.options import boolean, number, optional_number
 
 
-
 @attrs.frozen
 class Constant:
     """Every value equal to ``value`` (``zeros`` is ``value = 0``)."""

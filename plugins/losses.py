@@ -8,8 +8,8 @@ import attrs
 import numpy as np
 
 import zoo
-from zoo.options import number
 from zoo.layers import Buffers
+from zoo.options import number
 
 
 @attrs.define(eq=False)

@@ -17,7 +17,6 @@ import zoo
 from zoo.options import boolean, number
 
 
-
 def _add_scaled(y, x, a, scratch):
     """``y += a·x`` in place, without allocating."""
     np.multiply(x, y.dtype.type(a), out=scratch)

@@ -38,7 +38,7 @@ def test_show_prints_layers_and_parameter_counts():
     assert result.exit_code == 0
     assert "401,920" in result.stdout and "407,050" in result.stdout  # 784·512+512, and the total
     document = json.loads(run("show", "seed-004-online-sgd", "--json").stdout)
-    assert [l["params"] for l in document["layers"]] == [401920, 0, 5130]
+    assert [layer["params"] for layer in document["layers"]] == [401920, 0, 5130]
 
 
 def test_train_json_is_the_only_stdout(data_env):

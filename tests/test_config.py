@@ -61,7 +61,10 @@ def test_seed_entries_are_named_and_tagged(catalog):
     "change, expected",
     [
         (('type = "dense"', 'type = "dens"'), "t.toml: layers.0.type: unknown layer 'dens'; did you mean 'dense'?"),
-        (("[train]\nepochs = 1", "[train]\nepoch = 1"), "t.toml: train.epoch: unknown key 'epoch'; did you mean 'epochs'?"),
+        (
+            ("[train]\nepochs = 1", "[train]\nepoch = 1"),
+            "t.toml: train.epoch: unknown key 'epoch'; did you mean 'epochs'?",
+        ),
         (("lr = 0.1", "lr = -0.1"), "t.toml: optimizer: 'lr' must be a number > 0, got -0.1"),
         (("lr = 0.1", 'lr = "fast"'), "t.toml: optimizer: 'lr' must be a number > 0, got 'fast'"),
         (("units = 10", "units = 0"), "t.toml: layers.0: 'units' must be an integer > 0, got 0"),
@@ -71,7 +74,10 @@ def test_seed_entries_are_named_and_tagged(catalog):
         (("epochs = 1", "epochs = 1.5"), "t.toml: train.epochs: expected an integer, got 1.5"),
         (('tags = ["test"]', "tags = [1]"), "t.toml: tags: expected an array of strings"),
         (('description = "test entry"', 'descripton = "x"'), "did you mean 'description'?"),
-        (('tags = ["test"]', 'tags = ["test"]\n[data]\ndataset = "mnsit"'), "t.toml: data.dataset: unknown dataset 'mnsit'; did you mean 'mnist'?"),
+        (
+            ('tags = ["test"]', 'tags = ["test"]\n[data]\ndataset = "mnsit"'),
+            "t.toml: data.dataset: unknown dataset 'mnsit'; did you mean 'mnist'?",
+        ),
     ],
 )
 def test_config_errors_are_one_clear_line(catalog, change, expected):
@@ -86,7 +92,9 @@ def test_config_errors_are_one_clear_line(catalog, change, expected):
 
 def test_initialiser_names_are_checked(catalog):
     text = MINIMAL.replace("units = 10", 'units = 10\nweight_init = "he_norm"')
-    with pytest.raises(ConfigError, match=r"layers.0.weight_init.type: unknown initialiser 'he_norm'; did you mean 'he_normal'"):
+    with pytest.raises(
+        ConfigError, match=r"layers.0.weight_init.type: unknown initialiser 'he_norm'; did you mean 'he_normal'"
+    ):
         entry_from(text, catalog)
 
 
@@ -111,7 +119,9 @@ def test_malformed_toml_names_line_and_column():
 
 def test_last_layer_must_match_classes(catalog):
     text = MINIMAL.replace("units = 10", "units = 7")
-    with pytest.raises(ConfigError, match=r"layers.0: the last layer \(dense\) gives 7 outputs but mnist has 10 classes"):
+    with pytest.raises(
+        ConfigError, match=r"layers.0: the last layer \(dense\) gives 7 outputs but mnist has 10 classes"
+    ):
         build(text, catalog)
 
 
@@ -148,5 +158,7 @@ def test_overrides_do_not_touch_the_original():
 
 
 def test_override_values_are_read_as_toml():
-    table = apply_overrides(parse_toml(MINIMAL, "t"), ["train.epochs=5", "optimizer.nesterov=true", 'batches.type="x"'], "t")
+    table = apply_overrides(
+        parse_toml(MINIMAL, "t"), ["train.epochs=5", "optimizer.nesterov=true", 'batches.type="x"'], "t"
+    )
     assert table["train"]["epochs"] == 5 and table["optimizer"]["nesterov"] is True and table["batches"]["type"] == "x"

@@ -126,9 +126,12 @@ def test_loads_raw_files(tmp_path):
 def test_candidate_dirs_order(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "env"))
     assert candidate_dirs("toy", tmp_path / "arg") == [
-        tmp_path / "arg" / "toy", tmp_path / "arg",
-        tmp_path / "env" / "toy", tmp_path / "env",
-        tmp_path / "xdg" / "zoo" / "toy", tmp_path / "system" / "toy",
+        tmp_path / "arg" / "toy",
+        tmp_path / "arg",
+        tmp_path / "env" / "toy",
+        tmp_path / "env",
+        tmp_path / "xdg" / "zoo" / "toy",
+        tmp_path / "system" / "toy",
     ]
 
 

@@ -164,7 +164,7 @@ def _loss_input(kind, rng, rows, dtype=np.float64):
 
 def _make_loss(name, options):
     if options is None:
-        _missing("loss", name, "LOSS_CASES", f"{name!r}: (\"logits\" or \"probabilities\", [{{}}])")
+        _missing("loss", name, "LOSS_CASES", f'{name!r}: ("logits" or "probabilities", [{{}}])')
     return CATALOG.get("loss", name).factory(**options)
 
 
@@ -312,8 +312,10 @@ def test_loss_gradient(name, inputs, options):
     assert_gradient(grad, numeric, f"{name}{options}: d loss / d output")
 
 
-@pytest.mark.parametrize("name", [n for n in CATALOG.names("loss") if "scale" in inspect.signature(
-    CATALOG.get("loss", n).factory).parameters])
+@pytest.mark.parametrize(
+    "name",
+    [n for n in CATALOG.names("loss") if "scale" in inspect.signature(CATALOG.get("loss", n).factory).parameters],
+)
 def test_loss_scale_multiplies_loss_and_gradient(name):
     inputs = LOSS_CASES.get(name, ("logits", None))[0]
     rng = np.random.default_rng(7)

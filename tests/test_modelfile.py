@@ -5,8 +5,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import assert_same_arrays
+
 from zoo import modelfile
 from zoo.errors import ModelFileError
 from zoo.evaluate import predict
@@ -71,7 +71,10 @@ def rewrite(path, out, change):
     "change, message",
     [
         (lambda a, h: a.pop("layers.0.W"), "do not match the stored entry's parameters"),
-        (lambda a, h: a.__setitem__("layers.0.W", np.zeros((3, 3), np.float32)), "layers.0.W is float32[3, 3], expected float32[784, 100]"),
+        (
+            lambda a, h: a.__setitem__("layers.0.W", np.zeros((3, 3), np.float32)),
+            "layers.0.W is float32[3, 3], expected float32[784, 100]",
+        ),
         (lambda a, h: a.__setitem__("layers.0.W", a["layers.0.W"].astype(np.float64)), "expected float32"),
         (lambda a, h: h.__setitem__("format_version", 99), "format version 99 is newer"),
         (lambda a, h: h.__setitem__("format", "other"), "not a zoo model file"),

@@ -162,8 +162,12 @@ def test_augmenter_input_untouched(name, case):
 
 @pytest.mark.parametrize(
     "name, options",
-    [("affine", {}), ("affine", {"max_degrees": 0, "max_shift": 0}), ("shift", {"max_pixels": 0}),
-     ("rotate", {"max_degrees": 0})],
+    [
+        ("affine", {}),
+        ("affine", {"max_degrees": 0, "max_shift": 0}),
+        ("shift", {"max_pixels": 0}),
+        ("rotate", {"max_degrees": 0}),
+    ],
     ids=["affine-default", "affine-zero", "shift-zero", "rotate-zero"],
 )
 def test_zero_parameter_augmenter_is_identity(name, options):
@@ -204,7 +208,9 @@ def test_augmenter_geometry_within_its_bounds(name, case):
         assert moved.max() > 0.8 * max_shift, f"{name}: largest shift {moved.max():.2f} of {max_shift} allowed"
         assert np.ptp(after - before, axis=0).min() > max_shift, f"{name}: shifts do not spread over ±max_shift"
     if max_shift == 0:
-        angles = np.rad2deg(np.arctan2(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0], np.einsum("ij,ij->i", before, after)))
+        angles = np.rad2deg(
+            np.arctan2(before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0], np.einsum("ij,ij->i", before, after))
+        )
         assert np.abs(angles).max() <= max_degrees + 1.0, f"{name}: rotated by {np.abs(angles).max():.1f} degrees"
         assert np.abs(angles).max() > 0.8 * max_degrees, f"{name}: largest rotation {np.abs(angles).max():.1f} deg"
         assert angles.min() < 0 < angles.max(), f"{name}: rotations all one way"
@@ -260,7 +266,9 @@ def test_initialiser_shape_dtype_and_determinism(name, case):
             assert np.all(np.isfinite(a))
             assert np.array_equal(a, init(shape, 6, 5, np.random.default_rng(0), np.dtype(dtype))), "same seed differs"
             other = init(shape, 6, 5, np.random.default_rng(1), np.dtype(dtype))
-            assert np.array_equal(a, other) == constant, f"{name}: seeds 0 and 1 give {'same' if not constant else 'other'}"
+            assert np.array_equal(a, other) == constant, (
+                f"{name}: seeds 0 and 1 give {'same' if not constant else 'other'}"
+            )
     # Draws are made in float64 and cast: a float32 and a float64 run from one seed start alike.
     a32 = init((6, 5), 6, 5, np.random.default_rng(2), np.dtype(np.float32))
     a64 = init((6, 5), 6, 5, np.random.default_rng(2), np.dtype(np.float64))
@@ -423,7 +431,11 @@ def test_optimizer_param_lr_overrides(name, options):
 
 @pytest.mark.parametrize(
     "name, options",
-    [c for c in OPTIMIZER_CASES if "decay" in inspect.signature(CATALOG.get("optimizer", c.values[0]).factory).parameters],
+    [
+        c
+        for c in OPTIMIZER_CASES
+        if "decay" in inspect.signature(CATALOG.get("optimizer", c.values[0]).factory).parameters
+    ],
 )
 def test_optimizer_decay_lowers_step_each_epoch(name, options):
     """``decay = 0.5``: steps in epoch 1 are half, in epoch 2 a quarter, of the undecayed optimizer's."""

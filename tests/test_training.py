@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import assert_same_arrays
+
 from zoo.errors import DivergenceError
 from zoo.registry import load_entry
 from zoo.train import train
@@ -59,9 +59,7 @@ def test_float32_by_default_and_float64_on_request(catalog, small_mnist):
 
 def test_per_layer_learning_rate_zero_freezes_that_layer(catalog, small_mnist):
     entry = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["train.steps=20"])
-    frozen = load_entry(
-        "seed-003-minibatch-per-layer-lr", catalog, ["train.steps=20", "layers.0.lr=1e-30"]
-    )
+    frozen = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["train.steps=20", "layers.0.lr=1e-30"])
     trained, _ = train(entry, small_mnist, catalog)
     barely, _ = train(frozen, small_mnist, catalog)
     start_entry = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["train.steps=1", "layers.0.lr=1e-30"])

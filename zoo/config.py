@@ -177,7 +177,14 @@ def _parse_value(text: str) -> Any:
         return text.strip()
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "an array"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a table",
+    list: "an array",
+}
 
 
 @attrs.define

@@ -107,8 +107,9 @@ def _parse_idx(data: bytes, path: Path) -> np.ndarray:
     # Checked before touching numpy so a corrupt header cannot trigger a huge allocation.
     claimed = header + math.prod(shape)
     if claimed != len(data):
-        raise DataError(f"{path} is corrupt: its IDX header claims shape {shape} ({claimed} bytes) "
-                        f"but it holds {len(data)} bytes")
+        raise DataError(
+            f"{path} is corrupt: its IDX header claims shape {shape} ({claimed} bytes) but it holds {len(data)} bytes"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -139,11 +140,12 @@ def load_image_dataset(
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1:
-            raise DataError(f"{image_path} must hold 3-D images and {label_path} 1-D labels, "
-                            f"but they are {images.ndim}-D and {labels.ndim}-D")
+            raise DataError(
+                f"{image_path} must hold 3-D images and {label_path} 1-D labels, "
+                f"but they are {images.ndim}-D and {labels.ndim}-D"
+            )
         if len(images) != len(labels):
-            raise DataError(f"{image_path} has {len(images)} images "
-                            f"but {label_path} has {len(labels)} labels")
+            raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
     return ImageData(**arrays, classes=tuple(classes))
 
 
@@ -195,8 +197,10 @@ def _not_found(name: str, missing: list[IdxFile], dirs: list[Path], why: str) ->
     downloading failed, and where to put the files."""
     wanted = ", ".join(f"{file.name}.gz" for file in missing)
     looked = ", ".join(str(directory) for directory in dirs)
-    return DataError(f"{name} files not found; looked in: {looked}; {why}; "
-                     f"put {wanted} (gzip'd or not) in one of those directories or set ZOO_DATA")
+    return DataError(
+        f"{name} files not found; looked in: {looked}; {why}; "
+        f"put {wanted} (gzip'd or not) in one of those directories or set ZOO_DATA"
+    )
 
 
 def _reason(error: BaseException) -> str:

@@ -6,9 +6,7 @@ from collections.abc import Iterable
 
 def close_matches(name: str, options: Iterable[str], limit: int = 3) -> list[str]:
     """The options most like ``name``: similar enough, and nearly as similar as the best one."""
-    scored = sorted(
-        ((difflib.SequenceMatcher(None, name, option).ratio(), option) for option in options), reverse=True
-    )
+    scored = sorted(((difflib.SequenceMatcher(None, name, option).ratio(), option) for option in options), reverse=True)
     best = scored[0][0] if scored else 0.0
     return [option for ratio, option in scored[:limit] if ratio >= 0.6 and ratio >= best - 0.1]
 

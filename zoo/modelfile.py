@@ -79,9 +79,7 @@ def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry
     header = _header(path, arrays.pop(META_KEY, None))
     try:
         entry = ModelEntry.from_table(header["name"], header["entry"], f"{path} (stored entry)", catalog)
-        network = build_network(
-            entry, catalog, header["in_features"], header["n_classes"], np.random.SeedSequence(0)
-        )
+        network = build_network(entry, catalog, header["in_features"], header["n_classes"], np.random.SeedSequence(0))
     except ZooError as error:
         raise ModelFileError(f"{path}: the stored model cannot be rebuilt: {error}") from None
     expected = {name: p.value for name, p in zip(network.param_names, network.params)}

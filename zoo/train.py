@@ -81,7 +81,9 @@ def train(
 
     per_epoch = schedule.steps_per_epoch(len(labels))
     if per_epoch < 1:
-        raise ConfigError(f"{entry.batches.where}: {entry.batches.type} makes no batch from {len(labels)} training samples")
+        raise ConfigError(
+            f"{entry.batches.where}: {entry.batches.type} makes no batch from {len(labels)} training samples"
+        )
     total = entry.train.steps or entry.train.epochs * per_epoch
     log_every = entry.train.log_every or per_epoch
     tick = max(1, total // 200)

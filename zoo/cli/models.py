@@ -1,64 +1,22 @@
-"""The ``zoo`` command line: parse, make one call into the engine, render.
-
-Results go to stdout (one JSON document with ``--json``); progress and logs go to
-stderr. A :class:`ZooError` becomes one ``error:`` line and exit code 1.
-"""
+"""Commands on registry entries: list, show, train, evaluate, compare."""
 
 import fnmatch
-import functools
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from zoo import evaluate as evaluation
 from zoo import modelfile
-from zoo.errors import UnknownNameError, ZooError
+from zoo.cli.app import DataDirOption, JsonOption, SeedOption, SetOption, columns, command, echo, err, print_json
+from zoo.errors import UnknownNameError
+from zoo.network import build_network
 from zoo.plugins import default_catalog
 from zoo.registry import list_entries, load_entry
 from zoo.train import LogRecord, load_splits, train
-
-app = typer.Typer(
-    name="zoo",
-    help="A model zoo of from-scratch NumPy neural networks: assemble by name, train, evaluate, compare.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-err = Console(stderr=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
-SetOption = Annotated[
-    Optional[list[str]], typer.Option("--set", help="Override a key of the entry, e.g. train.epochs=3 or layers.2.rate=0.3.")
-]
-SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (default: the entry's train.seed).")]
-DataDirOption = Annotated[
-    Optional[Path], typer.Option(help="Directory holding the dataset files (searched before $ZOO_DATA and the cache).")
-]
-
-
-def command(*args, **kwargs):
-    """``app.command`` whose errors from user input print one line instead of a traceback."""
-
-    def decorate(function):
-        @functools.wraps(function)
-        def wrapper(*a, **k):
-            try:
-                return function(*a, **k)
-            except ZooError as error:
-                err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
-            except KeyboardInterrupt:
-                err.print("interrupted", highlight=False)
-                raise typer.Exit(130) from None
-
-        return app.command(*args, **kwargs)(wrapper)
-
-    return decorate
 
 
 @command("list")
@@ -74,9 +32,9 @@ def list_command(
         for e in entries
     ]
     if as_json:
-        return _print_json(rows)
+        return print_json(rows)
     cells = [[r["name"], "-".join(map(str, r["architecture"])), ",".join(r["tags"]), r["description"]] for r in rows]
-    _echo(_columns(["name", "architecture", "tags", "description"], cells))
+    echo(columns(["name", "architecture", "tags", "description"], cells))
 
 
 @command()
@@ -84,9 +42,6 @@ def show(name: str, overrides: SetOption = None, as_json: JsonOption = False):
     """Show an entry: its resolved config and a layer table with output widths and parameter counts."""
     catalog = default_catalog()
     entry = load_entry(name, catalog, overrides or [])
-    from zoo.network import build_network  # only show builds a network without data
-    import numpy as np
-
     network = build_network(entry, catalog, 784, 10, np.random.SeedSequence(entry.train.seed))
     layers, width = [], 784
     for spec, layer in zip(entry.layers, network.layers):
@@ -94,15 +49,15 @@ def show(name: str, overrides: SetOption = None, as_json: JsonOption = False):
         width = _output_width(layer, width)
         layers.append({"type": spec.ref.type, "output": width, "params": params, "lr": spec.lr})
     if as_json:
-        return _print_json({"name": entry.name, "source": entry.source, "config": entry.table, "layers": layers})
+        return print_json({"name": entry.name, "source": entry.source, "config": entry.table, "layers": layers})
     cells = [
         [str(i), layer["type"], f"(N, {layer['output']})", f"{layer['params']:,}", str(layer["lr"] or "")]
         for i, layer in enumerate(layers)
     ]
     cells.append(["", "total", "", f"{sum(layer['params'] for layer in layers):,}", ""])
-    _echo(f"{entry.name}  ({entry.source})\n{entry.description}\n")
-    _echo(_columns(["#", "layer", "output", "params", "lr"], cells) + "\n")
-    _echo(json.dumps(entry.table, indent=2, ensure_ascii=False))
+    echo(f"{entry.name}  ({entry.source})\n{entry.description}\n")
+    echo(columns(["#", "layer", "output", "params", "lr"], cells) + "\n")
+    echo(json.dumps(entry.table, indent=2, ensure_ascii=False))
 
 
 @command("train")
@@ -129,9 +84,9 @@ def train_command(
         )
         err.print(f"saved {output}", highlight=False)
     if as_json:
-        return _print_json(result.summary())
+        return print_json(result.summary())
     val = "" if result.val_accuracy is None else f", validation accuracy {result.val_accuracy:.2%}"
-    _echo(
+    echo(
         f"{entry.name}: test accuracy {result.test_accuracy:.2%}{val} "
         f"({result.params:,} parameters, {result.train_seconds:.1f} s training, seed {result.seed})"
     )
@@ -151,10 +106,10 @@ def evaluate(
     matrix = evaluation.confusion_matrix(splits.test_labels, predictions, len(splits.classes))
     accuracy = float((predictions == splits.test_labels).mean())
     if as_json:
-        return _print_json({"name": entry.name, "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
-    _echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images")
-    _echo("confusion matrix (rows: true class, columns: predicted)")
-    _echo(_columns(["", *splits.classes], [[label, *map(str, row)] for label, row in zip(splits.classes, matrix)]))
+        return print_json({"name": entry.name, "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
+    echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images")
+    echo("confusion matrix (rows: true class, columns: predicted)")
+    echo(columns(["", *splits.classes], [[label, *map(str, row)] for label, row in zip(splits.classes, matrix)]))
 
 
 @command()
@@ -173,7 +128,7 @@ def compare(
         entry = load_entry(name, catalog, overrides or [])
         results.append(_train_with_progress(entry, catalog, seed, data_dir)[1])
     if as_json:
-        return _print_json([r.summary() for r in results])
+        return print_json([r.summary() for r in results])
     best = max(r.test_accuracy for r in results)
     cells = [
         [
@@ -185,24 +140,8 @@ def compare(
         ]
         for r in results
     ]
-    _echo(_columns(["name", "test accuracy", "validation accuracy", "params", "train seconds"], cells))
-    _echo("* best test accuracy")
-
-
-@command()
-def plugins(as_json: JsonOption = False):
-    """Every registered name by kind, with the plugin and package that provided it, and failed plugins."""
-    catalog = default_catalog()
-    rows = [
-        {"kind": r.kind, "name": r.name, "plugin": r.plugin, "package": r.package} for r in catalog.records()
-    ]
-    failures = [{"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in catalog.failures]
-    if as_json:
-        return _print_json({"plugins": rows, "failures": failures})
-    cells = [[r["kind"], r["name"], r["plugin"], r["package"] or ""] for r in rows]
-    _echo(_columns(["kind", "name", "plugin", "package"], cells))
-    for failure in failures:
-        err.print(f"[red]failed:[/red] {failure['plugin']} ({failure['package']}): {failure['reason']}", highlight=False)
+    echo(columns(["name", "test accuracy", "validation accuracy", "params", "train seconds"], cells))
+    echo("* best test accuracy")
 
 
 def _train_with_progress(entry, catalog, seed, data_dir):
@@ -235,13 +174,6 @@ def _train_with_progress(entry, catalog, seed, data_dir):
     return network, result, splits
 
 
-def _columns(header: list[str], rows: list[list[str]]) -> str:
-    """Plain left-aligned columns, one line per row, nothing cut: tables that survive pipes and narrow terminals."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
-    return "\n".join(lines)
-
-
 def _expand(patterns: list[str], names: list[str]) -> list[str]:
     """Entry names matching each pattern, in order; a pattern matching nothing is an unknown name."""
     selected = []
@@ -258,15 +190,3 @@ def _expand(patterns: list[str], names: list[str]) -> list[str]:
 def _output_width(layer, width: int) -> int:
     units = getattr(layer, "units", None)
     return units if units is not None else width
-
-
-def _echo(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def _print_json(document) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
-
-
-def main() -> None:
-    app()

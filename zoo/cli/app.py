@@ -1,0 +1,72 @@
+"""The Typer app every command registers on, its shared options, and output helpers.
+
+Results go to stdout (one JSON document with ``--json``); progress and logs go to
+stderr. A :class:`ZooError` becomes one ``error:`` line and exit code 1.
+"""
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from zoo.errors import ZooError
+
+app = typer.Typer(
+    name="zoo",
+    help="A model zoo of from-scratch NumPy neural networks: assemble by name, train, evaluate, compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a key of the entry, e.g. train.epochs=3 or layers.2.rate=0.3."),
+]
+SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (default: the entry's train.seed).")]
+DataDirOption = Annotated[
+    Optional[Path], typer.Option(help="Directory holding the dataset files (searched before $ZOO_DATA and the cache).")
+]
+
+
+def command(*args, **kwargs):
+    """``app.command`` whose errors from user input print one line instead of a traceback."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*a, **k):
+            try:
+                return function(*a, **k)
+            except ZooError as error:
+                err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                err.print("interrupted", highlight=False)
+                raise typer.Exit(130) from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+def columns(header: list[str], rows: list[list[str]]) -> str:
+    """Plain left-aligned columns, one line per row, nothing cut: tables that survive pipes and narrow terminals."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def echo(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def print_json(document) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -1,0 +1,20 @@
+"""The ``plugins`` command: what every installed plugin registered, and which plugins failed."""
+
+from zoo.cli.app import JsonOption, columns, command, echo, err, print_json
+from zoo.plugins import default_catalog
+
+
+@command()
+def plugins(as_json: JsonOption = False):
+    """Every registered name by kind, with the plugin and package that provided it, and failed plugins."""
+    catalog = default_catalog()
+    rows = [{"kind": r.kind, "name": r.name, "plugin": r.plugin, "package": r.package} for r in catalog.records()]
+    failures = [{"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in catalog.failures]
+    if as_json:
+        return print_json({"plugins": rows, "failures": failures})
+    cells = [[r["kind"], r["name"], r["plugin"], r["package"] or ""] for r in rows]
+    echo(columns(["kind", "name", "plugin", "package"], cells))
+    for failure in failures:
+        err.print(
+            f"[red]failed:[/red] {failure['plugin']} ({failure['package']}): {failure['reason']}", highlight=False
+        )
