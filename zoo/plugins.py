@@ -7,6 +7,7 @@ Built-in plugins are registered exactly like third-party ones: zoo's own
 import functools
 import importlib.metadata
 from collections.abc import Iterable
+from types import ModuleType
 
 import attrs
 import pluggy
@@ -40,7 +41,7 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> 
             else:
                 plugins.packages[ep.value] = package
     for plugin in extra:
-        plugins.manager.register(plugin)
+        plugins.manager.register(plugin, name=_name(plugin))
     plugins.manager.check_pending()
     return plugins
 
@@ -66,6 +67,13 @@ def build_catalog(plugins: Plugins) -> Catalog:
 def default_catalog() -> Catalog:
     """The catalog of every installed plugin, built once per process."""
     return build_catalog(load_plugins())
+
+
+def _name(plugin: object) -> str:
+    """A readable plugin name: a module's dotted name, else the object's class."""
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
 
 
 def _reason(error: BaseException) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zoo.errors import ZooError
 
@@ -44,7 +45,7 @@ def command(*args, **kwargs):
             try:
                 return function(*a, **k)
             except ZooError as error:
-                err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+                err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 err.print("interrupted", highlight=False)

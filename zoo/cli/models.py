@@ -82,7 +82,7 @@ def train_command(
             n_classes=len(splits.classes),
             meta={"seed": result.seed, "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds},
         )
-        err.print(f"saved {output}", highlight=False)
+        err.print(f"saved {output}", markup=False, highlight=False)
     if as_json:
         return print_json(result.summary())
     val = "" if result.val_accuracy is None else f", validation accuracy {result.val_accuracy:.2%}"
@@ -167,7 +167,9 @@ def _train_with_progress(entry, catalog, seed, data_dir):
             progress.console.print(
                 f"{entry.name}  epoch {record.epoch:6.2f}  step {record.step:7d}  loss {record.loss:.4f}"
                 f"  train acc {record.train_accuracy:.4f}{val}  {record.seconds:7.1f} s",
+                markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
         network, result = train(entry, splits, catalog, seed, on_log=on_log, on_step=on_step)

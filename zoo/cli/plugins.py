@@ -1,5 +1,7 @@
 """The ``plugins`` command: what every installed plugin registered, and which plugins failed."""
 
+from rich.markup import escape
+
 from zoo.cli.app import JsonOption, columns, command, echo, err, print_json
 from zoo.plugins import default_catalog
 
@@ -16,5 +18,7 @@ def plugins(as_json: JsonOption = False):
     echo(columns(["kind", "name", "plugin", "package"], cells))
     for failure in failures:
         err.print(
-            f"[red]failed:[/red] {failure['plugin']} ({failure['package']}): {failure['reason']}", highlight=False
+            f"[red]failed:[/red] {escape(failure['plugin'])} ({failure['package']}): {escape(failure['reason'])}",
+            highlight=False,
+            soft_wrap=True,
         )
