@@ -59,8 +59,8 @@ class Dense:
 
 
 @attrs.define(eq=False)
-class ReLU:
-    """``max(x, 0)``."""
+class Elementwise:
+    """Base of parameter-free layers that keep their input's width; ``_y`` is the last output."""
 
     _y: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
@@ -70,6 +70,11 @@ class ReLU:
 
     def params(self):
         return []
+
+
+@attrs.define(eq=False)
+class ReLU(Elementwise):
+    """``max(x, 0)``."""
 
     def forward(self, x, training):
         y = self._buffers.get("y", x.shape, x.dtype)
@@ -85,21 +90,12 @@ class ReLU:
 
 
 @attrs.define(eq=False)
-class Softmax:
+class Softmax(Elementwise):
     """Row-wise softmax, for networks whose output should be probabilities.
 
     With the ``cross_entropy`` loss this is equivalent to, but slower and less stable
     than, a linear output with ``softmax_cross_entropy``.
     """
-
-    _y: np.ndarray | None = attrs.field(init=False, default=None)
-    _buffers: Buffers = attrs.field(init=False, factory=Buffers)
-
-    def build(self, in_features, dtype, rng):
-        return in_features
-
-    def params(self):
-        return []
 
     def forward(self, x, training):
         y = self._buffers.get("y", x.shape, x.dtype)
@@ -120,7 +116,7 @@ class Softmax:
 
 
 @attrs.define(eq=False)
-class Dropout:
+class Dropout(Elementwise):
     """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest by 1/(1-rate).
 
     At evaluation it is the identity, so no rescaling is needed at test time.
@@ -129,14 +125,10 @@ class Dropout:
     rate: float = attrs.field(validator=number(ge=0, lt=1))
     _rng: np.random.Generator | None = attrs.field(init=False, default=None)
     _mask: np.ndarray | None = attrs.field(init=False, default=None)
-    _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def build(self, in_features, dtype, rng):
-        self._rng = rng
+        self._rng = rng  # the layer's own stream: masks never disturb other random draws
         return in_features
-
-    def params(self):
-        return []
 
     def forward(self, x, training):
         if not training or self.rate == 0.0:

@@ -13,13 +13,21 @@ from zoo.options import number
 
 
 @attrs.define(eq=False)
-class SoftmaxCrossEntropy:
-    """``scale · mean(−log softmax(z)[label])``; gradient ``scale · (softmax(z) − onehot) / N`` in one pass."""
+class ScaledLoss:
+    """Base of the built-in losses: the ``scale`` option and what ``backward`` needs from ``forward``."""
 
     scale: float = attrs.field(default=1.0, validator=number(gt=0))
     _p: np.ndarray | None = attrs.field(init=False, default=None)
     _labels: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
+
+
+@attrs.define(eq=False)
+class SoftmaxCrossEntropy(ScaledLoss):
+    """``scale · mean(−log softmax(z)[label])``; gradient ``scale · (softmax(z) − onehot) / N`` in one pass.
+
+    ``backward`` turns the stored probabilities into the gradient in place: call it once per ``forward``.
+    """
 
     def forward(self, logits, labels):
         p = self._buffers.get("p", logits.shape, logits.dtype)
@@ -41,13 +49,8 @@ class SoftmaxCrossEntropy:
 
 
 @attrs.define(eq=False)
-class CrossEntropy:
+class CrossEntropy(ScaledLoss):
     """``scale · mean(−log p[label])`` on probabilities, e.g. after a ``softmax`` layer."""
-
-    scale: float = attrs.field(default=1.0, validator=number(gt=0))
-    _p: np.ndarray | None = attrs.field(init=False, default=None)
-    _labels: np.ndarray | None = attrs.field(init=False, default=None)
-    _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def forward(self, probabilities, labels):
         self._p, self._labels = probabilities, labels
