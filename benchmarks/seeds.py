@@ -22,7 +22,7 @@ TARGETS = {
     "seed-003-minibatch-per-layer-lr": 0.965,
     "seed-004-online-sgd": 0.968,
     "tuned-784-10-10-adam": 0.93,
-    "tuned-784-512-10-momentum": 0.982,
+    "tuned-784-512-10-dropout": 0.982,
     "tuned-784-100-200-200-10-dropout-augment": 0.985,
 }
 
