@@ -26,3 +26,12 @@ def test_builtins_do_not_install_under_generic_names():
     files = importlib.metadata.files("numpy-zoo") or []
     top_level = {f.parts[0] for f in files if f.suffix == ".py"}
     assert "plugins" not in top_level and "registry" not in top_level
+
+
+def test_every_package_in_the_tree_is_installed():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    source = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "zoo").rglob("__init__.py")}
+    assert source <= listed, f"add {sorted(source - listed)} to [tool.setuptools] packages"
