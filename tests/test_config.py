@@ -138,7 +138,11 @@ def test_overrides_apply_and_revalidate(catalog):
     "override, expected",
     [
         ("train.epochs", "expected KEY.PATH=VALUE"),
-        ("trian.epochs=3", "trian: unknown key 'trian'; did you mean 'train'?"),
+        ("trian.epochs=3", "(with --set): trian: unknown key 'trian'; did you mean 'train'?"),
+        (
+            "optimizer.momentun=0.9",
+            "optimizer.momentun: unknown key 'momentun' for optimizer 'sgd'; did you mean 'momentum'?",
+        ),
         ("layers.99.rate=0.3", "layers.99: no such index"),
         ("layers.0.units=-5", "(with --set): layers.0: 'units' must be an integer > 0, got -5"),
         ("optimizer.lr=abc", "optimizer: 'lr' must be a number > 0, got 'abc'"),
@@ -151,14 +155,18 @@ def test_bad_overrides(catalog, override, expected):
     assert expected in str(caught.value)
 
 
+def test_overrides_create_missing_tables(catalog):
+    assert "[data]" not in MINIMAL
+    entry = entry_from(MINIMAL, catalog).with_overrides(["data.validation=1000", "data.split=random"], catalog)
+    assert entry.data.validation == 1000 and entry.data.split == "random"
+
+
 def test_overrides_do_not_touch_the_original():
     table = parse_toml(MINIMAL, "t.toml")
-    apply_overrides(table, ["train.epochs=5"], "t.toml")
+    apply_overrides(table, ["train.epochs=5"])
     assert table["train"]["epochs"] == 1
 
 
 def test_override_values_are_read_as_toml():
-    table = apply_overrides(
-        parse_toml(MINIMAL, "t"), ["train.epochs=5", "optimizer.nesterov=true", 'batches.type="x"'], "t"
-    )
+    table = apply_overrides(parse_toml(MINIMAL, "t"), ["train.epochs=5", "optimizer.nesterov=true", 'batches.type="x"'])
     assert table["train"]["epochs"] == 5 and table["optimizer"]["nesterov"] is True and table["batches"]["type"] == "x"

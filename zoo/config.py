@@ -29,7 +29,7 @@ class PluginRef:
 
     kind: str
     type: str
-    options: dict[str, Any] = attrs.field(eq=False, hash=False)
+    options: dict[str, Any] = attrs.field(hash=False)
     where: str
 
 
@@ -110,7 +110,7 @@ class ModelEntry:
         """A new entry with ``KEY.PATH=VALUE`` overrides applied to its table, validated again."""
         if not overrides:
             return self
-        table = apply_overrides(self.table, overrides, self.source)
+        table = apply_overrides(self.table, overrides)
         return ModelEntry.from_table(self.name, table, f"{self.source} (with --set)", catalog)
 
     @property
@@ -135,8 +135,12 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: malformed TOML: {error}") from None
 
 
-def apply_overrides(table: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
-    """Apply ``a.b.0.c=VALUE`` overrides to a copy of ``table``; VALUE is read as TOML, else as a string."""
+def apply_overrides(table: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.0.c=VALUE`` overrides to a copy of ``table``; VALUE is read as TOML, else as a string.
+
+    Missing tables are created (``data.validation=1000`` on an entry without ``[data]``);
+    whether a key is allowed is for validation to say, with suggestions.
+    """
     table = copy.deepcopy(table)
     for override in overrides:
         path, sep, text = override.partition("=")
@@ -164,9 +168,7 @@ def _step(container: Any, key: str, where: str, override: str) -> Any:
             raise ConfigError(f"--set {override!r}: {where}: no such index (there are {len(container)})")
         return container[int(key)]
     if isinstance(container, dict):
-        if key not in container:
-            raise ConfigError(unknown_key_message(f"--set {override!r}: {where}", key, container))
-        return container[key]
+        return container.setdefault(key, {})
     raise ConfigError(f"--set {override!r}: {where} is a value, not a table")
 
 
