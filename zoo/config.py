@@ -21,6 +21,8 @@ INIT_SUFFIX = "_init"
 ALTERNATIVES = {"train.epochs": "steps", "train.steps": "epochs"}
 """Keys that replace each other: overriding one removes the other."""
 LAYER_LR = "lr"
+IMAGE_FEATURES, CLASSES = 28 * 28, 10
+"""The shape of every built-in dataset, assumed where an entry is described without loading its data."""
 
 
 @attrs.frozen
@@ -116,7 +118,7 @@ class ModelEntry:
     @property
     def architecture(self) -> list[int]:
         """Input and dense-layer widths as written, e.g. ``[784, 512, 10]`` (input assumed 28x28)."""
-        return [784] + [layer.ref.options["units"] for layer in self.layers if "units" in layer.ref.options]
+        return [IMAGE_FEATURES] + [layer.ref.options["units"] for layer in self.layers if "units" in layer.ref.options]
 
 
 def create(ref: PluginRef, catalog: Catalog) -> Any:

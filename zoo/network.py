@@ -18,6 +18,8 @@ class Network:
     dtype: np.dtype
     params: list[Param]
     param_names: list[str]
+    widths: list[int]
+    """Features into the first layer, then out of each layer."""
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         for layer in self.layers:
@@ -45,20 +47,19 @@ def build_network(
 ) -> Network:
     """Make and initialise the entry's layers (layer ``i`` draws from child ``i`` of ``seed``) and its loss."""
     dtype = np.dtype(entry.train.dtype)
-    layers, params, names = [], [], []
-    width = in_features
+    layers, params, names, widths = [], [], [], [in_features]
     for i, (spec, child) in enumerate(zip(entry.layers, seed.spawn(len(entry.layers)))):
         layer = create(spec.ref, catalog)
-        width = layer.build(width, dtype, np.random.default_rng(child))
+        widths.append(layer.build(widths[-1], dtype, np.random.default_rng(child)))
         for param in layer.params():
             param.lr = spec.lr
             params.append(param)
             names.append(f"layers.{i}.{param.name}")
         layers.append(layer)
-    if width != n_classes:
+    if widths[-1] != n_classes:
         last = entry.layers[-1].ref
         raise ConfigError(
-            f"{last.where}: the last layer ({last.type}) gives {width} outputs but "
+            f"{last.where}: the last layer ({last.type}) gives {widths[-1]} outputs but "
             f"{entry.data.dataset} has {n_classes} classes"
         )
-    return Network(layers, create(entry.loss, catalog), dtype, params, names)
+    return Network(layers, create(entry.loss, catalog), dtype, params, names, widths)

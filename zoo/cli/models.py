@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SeedOption, SetOption, columns, command, echo, err, print_json
+from zoo.config import CLASSES, IMAGE_FEATURES
 from zoo.errors import UnknownNameError
 from zoo.network import build_network
 from zoo.plugins import default_catalog
@@ -39,15 +40,17 @@ def list_command(
 
 @command()
 def show(name: str, overrides: SetOption = None, as_json: JsonOption = False):
-    """Show an entry: its resolved config and a layer table with output widths and parameter counts."""
+    """Show an entry: its resolved config and a layer table with output widths and parameter counts.
+
+    Widths assume 28x28 images and 10 classes, the shape of every built-in dataset.
+    """
     catalog = default_catalog()
     entry = load_entry(name, catalog, overrides or [])
-    network = build_network(entry, catalog, 784, 10, np.random.SeedSequence(entry.train.seed))
-    layers, width = [], 784
-    for spec, layer in zip(entry.layers, network.layers):
-        params = sum(p.value.size for p in layer.params())
-        width = _output_width(layer, width)
-        layers.append({"type": spec.ref.type, "output": width, "params": params, "lr": spec.lr})
+    network = build_network(entry, catalog, IMAGE_FEATURES, CLASSES, np.random.SeedSequence(entry.train.seed))
+    layers = [
+        {"type": spec.ref.type, "output": width, "params": sum(p.value.size for p in layer.params()), "lr": spec.lr}
+        for spec, layer, width in zip(entry.layers, network.layers, network.widths[1:])
+    ]
     if as_json:
         return print_json({"name": entry.name, "source": entry.source, "config": entry.table, "layers": layers})
     cells = [
@@ -187,8 +190,3 @@ def _expand(patterns: list[str], names: list[str]) -> list[str]:
             raise UnknownNameError("model", pattern, names)
         selected.extend(m for m in matches if m not in selected)
     return selected
-
-
-def _output_width(layer, width: int) -> int:
-    units = getattr(layer, "units", None)
-    return units if units is not None else width
