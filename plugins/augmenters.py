@@ -30,36 +30,58 @@ class Affine:
 
     def __call__(self, images, rng):
         n, height, width = images.shape
-        angle = np.deg2rad(rng.uniform(-self.max_degrees, self.max_degrees, size=n))
-        shift_rows, shift_cols = rng.uniform(-self.max_shift, self.max_shift, size=(2, n))
-        cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
         centre_rows, centre_cols = (height - 1) / 2, (width - 1) / 2
-        # Output pixel p samples input pixel R(-angle)·(p - centre - shift) + centre.
-        rows, cols = np.arange(height, dtype=np.float64)[:, None], np.arange(width, dtype=np.float64)[None, :]
-        if self._source is None or self._source.shape[1] != n:
+        # Per image: the rotation, and the shift seen from the rotated frame. Output pixel p
+        # samples input pixel R(-angle)·(p - centre) - R(-angle)·shift + centre.
+        angle = rng.uniform(-np.deg2rad(self.max_degrees), np.deg2rad(self.max_degrees), size=n)
+        shift = rng.uniform(-self.max_shift, self.max_shift, size=(2, n))
+        per_image = self._buffers.get("per_image", (n, 4), np.float64)
+        cos, sin, back_rows, back_cols = (column[:, None, None] for column in per_image.T)
+        np.cos(angle, out=per_image[:, 0])
+        np.sin(angle, out=per_image[:, 1])
+        np.multiply(per_image[:, 0], shift[0], out=per_image[:, 2])
+        np.multiply(per_image[:, 1], shift[1], out=angle)
+        per_image[:, 2] += angle
+        np.multiply(per_image[:, 0], shift[1], out=per_image[:, 3])
+        np.multiply(per_image[:, 1], shift[0], out=angle)
+        per_image[:, 3] -= angle
+
+        if self._source is None or self._source.shape[1] < n or self._source.shape[2:] != (height, width):
             self._source = np.empty((2, n, height, width))  # (rows, cols) of the sampled points
-        r, c = self._source
+        source = self._source[:, :n]  # strided for a smaller batch, which map_coordinates reads as is
+        r, c = source
         scratch = self._buffers.get("scratch", (n, height, width), np.float64)
-        np.multiply(cos, rows - centre_rows, out=r)
-        np.multiply(sin, cols - centre_cols, out=scratch)
+        rows = self._grid("rows", height, centre_rows)[:, None]
+        cols = self._grid("cols", width, centre_cols)[None, :]
+        np.multiply(cos, rows, out=r)
+        np.multiply(sin, cols, out=scratch)
         r += scratch
-        np.multiply(cos, cols - centre_cols, out=c)
-        np.multiply(sin, rows - centre_rows, out=scratch)
+        r -= back_rows
+        np.multiply(cos, cols, out=c)
+        np.multiply(sin, rows, out=scratch)
         c -= scratch
-        # Undo the shift after rotating back, move to framed coordinates, and stay inside the frame.
-        r -= (cos[:, :, 0] * shift_rows[:, None] + sin[:, :, 0] * shift_cols[:, None])[:, :, None]
-        c -= (cos[:, :, 0] * shift_cols[:, None] - sin[:, :, 0] * shift_rows[:, None])[:, :, None]
+        c -= back_cols
+        # Points beyond the frame of zeros read the frame; then move to each image's place in the tall image.
         np.clip(r, -centre_rows - 1, centre_rows + 1, out=r)
         np.clip(c, -centre_cols - 1, centre_cols + 1, out=c)
-        r += (centre_rows + 1) + (height + 2) * np.arange(n)[:, None, None]
+        tops = self._buffers.get("tops", (n, 1, 1), np.float64)
+        np.multiply(self._buffers.arange(n)[:, None, None], height + 2, out=tops)
+        r += tops + (centre_rows + 1)
         c += centre_cols + 1
+
         framed = self._buffers.get("framed", (n, height + 2, width + 2), images.dtype)
         framed[:, 1:-1, 1:-1] = images
         framed[:, 0], framed[:, -1], framed[:, :, 0], framed[:, :, -1] = 0, 0, 0, 0
         out = self._buffers.get("out", images.shape, images.dtype)
         tall = framed.reshape(n * (height + 2), width + 2)
-        ndimage.map_coordinates(tall, self._source, output=out, order=1, mode="nearest")
+        ndimage.map_coordinates(tall, source, output=out, order=1, mode="nearest")
         return out
+
+    def _grid(self, key, size, centre):
+        """Pixel positions ``0 .. size-1`` relative to the centre."""
+        grid = self._buffers.get(key, (size,), np.float64)
+        np.subtract(self._buffers.arange(size), centre, out=grid)
+        return grid
 
 
 @zoo.hookimpl

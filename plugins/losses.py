@@ -19,6 +19,7 @@ class ScaledLoss:
     scale: float = attrs.field(default=1.0, validator=number(gt=0))
     _p: np.ndarray | None = attrs.field(init=False, default=None)
     _labels: np.ndarray | None = attrs.field(init=False, default=None)
+    _picked: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
 
@@ -30,20 +31,27 @@ class SoftmaxCrossEntropy(ScaledLoss):
     """
 
     def forward(self, logits, labels):
+        n, classes = logits.shape
         p = self._buffers.get("p", logits.shape, logits.dtype)
-        rows = np.arange(len(labels))
-        np.subtract(logits, logits.max(axis=1, keepdims=True), out=p)
+        row = self._buffers.get("row", (n, 1), logits.dtype)
+        true_logit = self._buffers.get("true_logit", (n,), logits.dtype)
+        self._picked = self._buffers.get("picked", (n,), np.intp)
+        np.multiply(self._buffers.arange(n), classes, out=self._picked)
+        self._picked += labels  # flat positions of the true classes
+        np.max(logits, axis=1, keepdims=True, out=row)
+        np.subtract(logits, row, out=p)
         # log-sum-exp of the shifted logits; the true class's shifted logit is read before exp.
-        true_logit = p[rows, labels]
+        np.take(p.reshape(-1), self._picked, out=true_logit, mode="clip")
         np.exp(p, out=p)
-        total = p.sum(axis=1)
-        p /= total[:, None]
+        np.sum(p, axis=1, keepdims=True, out=row)
+        p /= row
+        np.log(row, out=row)
         self._p, self._labels = p, labels
-        return float(self.scale * np.mean(np.log(total) - true_logit))
+        return self.scale * float(row.sum() - true_logit.sum()) / n
 
     def backward(self):
         p, n = self._p, len(self._labels)
-        p[np.arange(n), self._labels] -= 1
+        p.reshape(-1)[self._picked] -= 1
         p *= p.dtype.type(self.scale / n)
         return p
 

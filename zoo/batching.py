@@ -28,8 +28,13 @@ class BatchMaker:
             raw = self.images[index]
         else:
             key = None
-            raw = np.take(self.images, index, axis=0, out=self._buffers.get("raw", (len(index), *shape), np.uint8))
-        batch = np.multiply(raw, self._scale, out=self._buffers.get("batch", raw.shape, self.dtype))
+            # mode="clip" gathers straight into the buffer ("raise" would gather into a temporary copy first).
+            raw = self._buffers.get("raw", (len(index), *shape), np.uint8)
+            np.take(self.images, index, axis=0, out=raw, mode="clip")
+        # Cast, then scale in place: a casting multiply would allocate numpy's conversion buffers each step.
+        batch = self._buffers.get("batch", raw.shape, self.dtype)
+        np.copyto(batch, raw)
+        batch *= self._scale
         for augment in self.augmenters:
             batch = augment(batch, self.rng)
         self._last, self._batch = key, batch.reshape(len(batch), -1)

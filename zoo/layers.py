@@ -51,3 +51,10 @@ class Buffers:
         if array is None or array.shape[0] < shape[0] or array.shape[1:] != shape[1:] or array.dtype != dtype:
             array = self._arrays[key] = np.empty(shape, dtype=dtype)
         return array[: shape[0]]
+
+    def arange(self, n: int) -> np.ndarray:
+        """``0 .. n-1`` as intp, made once for the largest ``n`` seen."""
+        ramp = self._arrays.get("arange")
+        if ramp is None or len(ramp) < n:
+            ramp = self._arrays["arange"] = np.arange(n, dtype=np.intp)
+        return ramp[:n]

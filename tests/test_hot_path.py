@@ -1,0 +1,46 @@
+"""The training hot path allocates nothing batch-sized once its buffers exist."""
+
+import tracemalloc
+
+import pytest
+
+from zoo.registry import load_entry
+from zoo.train import train
+
+ENTRIES = [
+    "seed-004-online-sgd",
+    "seed-003-minibatch-per-layer-lr",
+    "tuned-784-512-10-dropout",
+    "tuned-784-100-200-200-10-dropout-augment",
+]
+SMALL, LARGE = 1024, 4096  # both past the sizes where NumPy's iteration buffers stop growing
+
+
+def peak_after_warm_up(name, batch_size, catalog, splits):
+    """Bytes allocated at the peak between step 5 and step 12 (no logging, no evaluation in between)."""
+    overrides = ["train.steps=12", "train.log_every=1000000", f"batches.size={batch_size}"]
+    peaks = []
+
+    def on_step(step, total):
+        if step == 5:
+            tracemalloc.start()
+        elif step == total:
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+    train(load_entry(name, catalog, overrides), splits, catalog, on_step=on_step)
+    return peaks[0]
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_steps_allocate_nothing_that_grows_with_the_batch(name, catalog, small_mnist):
+    """4x the batch may add a few bytes per row of bookkeeping (labels, predictions), never an activation.
+
+    What is allowed at any size is bounded: NumPy's own iteration buffers (at most
+    ``np.getbufsize()`` elements per operand) and small Python objects.
+    """
+    small = peak_after_warm_up(name, SMALL, catalog, small_mnist)
+    large = peak_after_warm_up(name, LARGE, catalog, small_mnist)
+    # One float32 activation of 10 units would already add 40 bytes a row; the smallest layer here has 10.
+    assert large - small < 32 * (LARGE - SMALL), f"{name}: {small} bytes at batch {SMALL}, {large} at {LARGE}"
+    assert small < 512 * 1024, f"{name}: {small} bytes allocated per step at batch {SMALL}"
