@@ -39,7 +39,11 @@ def list_command(
 
 
 @command()
-def show(name: str, overrides: SetOption = None, as_json: JsonOption = False):
+def show(
+    name: Annotated[str, typer.Argument(help="Registry entry name, or a path to an entry's .toml file.")],
+    overrides: SetOption = None,
+    as_json: JsonOption = False,
+):
     """Show an entry: its resolved config and a layer table with output widths and parameter counts.
 
     Widths assume 28x28 images and 10 classes, the shape of every built-in dataset.
