@@ -35,16 +35,16 @@ class Affine:
         # samples input pixel R(-angle)·(p - centre) - R(-angle)·shift + centre.
         angle = rng.uniform(-np.deg2rad(self.max_degrees), np.deg2rad(self.max_degrees), size=n)
         shift = rng.uniform(-self.max_shift, self.max_shift, size=(2, n))
-        per_image = self._buffers.get("per_image", (n, 4), np.float64)
-        cos, sin, back_rows, back_cols = (column[:, None, None] for column in per_image.T)
-        np.cos(angle, out=per_image[:, 0])
-        np.sin(angle, out=per_image[:, 1])
-        np.multiply(per_image[:, 0], shift[0], out=per_image[:, 2])
-        np.multiply(per_image[:, 1], shift[1], out=angle)
-        per_image[:, 2] += angle
-        np.multiply(per_image[:, 0], shift[1], out=per_image[:, 3])
-        np.multiply(per_image[:, 1], shift[0], out=angle)
-        per_image[:, 3] -= angle
+        cos, sin, back_rows, back_cols = (
+            self._buffers.get(key, (n,), np.float64) for key in ("cos", "sin", "br", "bc")
+        )
+        np.cos(angle, out=cos)
+        np.sin(angle, out=sin)
+        np.multiply(cos, shift[0], out=back_rows)
+        back_rows += np.multiply(sin, shift[1], out=angle)
+        np.multiply(cos, shift[1], out=back_cols)
+        back_cols -= np.multiply(sin, shift[0], out=angle)
+        cos, sin, back_rows, back_cols = (a[:, None, None] for a in (cos, sin, back_rows, back_cols))
 
         if self._source is None or self._source.shape[1] < n or self._source.shape[2:] != (height, width):
             self._source = np.empty((2, n, height, width))  # (rows, cols) of the sampled points
