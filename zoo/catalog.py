@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from zoo.errors import ConfigError, DuplicateNameError, UnknownNameError, close_matches
+from zoo.errors import ConfigError, DuplicateNameError, UnknownNameError, did_you_mean
 
 KINDS = {
     "layer": "register_layers",
@@ -117,10 +117,7 @@ def check_signature(factory: Callable[..., Any], options: dict[str, Any], where:
 def unknown_key_message(where: str, key: str, accepted: Iterable[str], context: str = "") -> str:
     """``where: unknown key 'epoch' <context>; did you mean 'epochs'? (accepted: ...)``"""
     accepted = sorted(accepted)
-    text = f"{where}: unknown key {key!r}" + (f" {context}" if context else "")
-    close = close_matches(key, accepted)
-    if close:
-        text += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    text = f"{where}: unknown key {key!r}" + (f" {context}" if context else "") + did_you_mean(key, accepted)
     return text + " (accepted: " + (", ".join(accepted) or "none") + ")"
 
 

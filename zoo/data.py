@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, one_line
 
 SYSTEM_DIR = Path("/usr/share/datasets")
 """Where a system administrator may install datasets for every user."""
@@ -77,12 +77,12 @@ def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise DataError(f"cannot read {path}: {_reason(error)}") from error
+        raise DataError(f"cannot read {path}: {one_line(error)}") from error
     if path.suffix == ".gz":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
-            raise DataError(f"{path} is not a valid gzip file or is truncated: {_reason(error)}") from error
+            raise DataError(f"{path} is not a valid gzip file or is truncated: {one_line(error)}") from error
     if expected_sha256 is not None:
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256.lower():
@@ -157,7 +157,7 @@ def _find(stem: str, dirs: list[Path]) -> Path | None:
                 if path.is_file():
                     return path
             except OSError as error:  # e.g. a directory we may not enter
-                raise DataError(f"cannot search {directory}: {_reason(error)}") from error
+                raise DataError(f"cannot search {directory}: {one_line(error)}") from error
     return None
 
 
@@ -169,7 +169,7 @@ def _download(file: IdxFile, mirrors: tuple[str, ...], directory: Path) -> Path:
         try:
             return _fetch(url, directory / f"{file.name}.gz", file.sha256)
         except (OSError, ValueError, http.client.HTTPException, DataError) as error:
-            failures.append(f"download from {url} failed ({_reason(error)})")
+            failures.append(f"download from {url} failed ({one_line(error)})")
     raise DataError("; ".join(failures) or "no download mirrors are known")
 
 
@@ -201,8 +201,3 @@ def _not_found(name: str, missing: list[IdxFile], dirs: list[Path], why: str) ->
         f"{name} files not found; looked in: {looked}; {why}; "
         f"put {wanted} (gzip'd or not) in one of those directories or set ZOO_DATA"
     )
-
-
-def _reason(error: BaseException) -> str:
-    """An exception's text on one line, since zoo prints errors as single lines."""
-    return " ".join(str(error).split()) or type(error).__name__

@@ -11,6 +11,17 @@ def close_matches(name: str, options: Iterable[str], limit: int = 3) -> list[str
     return [option for ratio, option in scored[:limit] if ratio >= 0.6 and ratio >= best - 0.1]
 
 
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """``; did you mean 'x' or 'y'?`` for the options closest to ``name``, or nothing."""
+    close = close_matches(name, options)
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's text on one line (zoo prints errors as single lines), or its type if it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 class ZooError(Exception):
     """Base of every error caused by input (configs, files, names), not by a bug in zoo."""
 
@@ -50,9 +61,7 @@ class UnknownNameError(ZooError, LookupError):
 
     def _message(self) -> str:
         prefix = f"{self.where}: " if self.where else ""
-        text = f"{prefix}unknown {self.kind} {self.name!r}"
-        if self.suggestions:
-            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        text = f"{prefix}unknown {self.kind} {self.name!r}" + did_you_mean(self.name, self.available)
         if self.available:
             text += " (available: " + ", ".join(self.available) + ")"
         return text

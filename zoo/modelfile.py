@@ -18,7 +18,7 @@ import numpy as np
 import zoo
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
-from zoo.errors import ModelFileError, ZooError
+from zoo.errors import ModelFileError, ZooError, one_line
 from zoo.network import Network, build_network
 
 FORMAT = "zoo-model"
@@ -75,7 +75,7 @@ def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise ModelFileError(f"{path}: not a readable zoo model file ({_reason(error)})") from None
+        raise ModelFileError(f"{path}: not a readable zoo model file ({one_line(error)})") from None
     header = _header(path, arrays.pop(META_KEY, None))
     try:
         entry = ModelEntry.from_table(header["name"], header["entry"], f"{path} (stored entry)", catalog)
@@ -103,7 +103,7 @@ def _header(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path}: corrupt metadata ({_reason(error)})") from None
+        raise ModelFileError(f"{path}: corrupt metadata ({one_line(error)})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a zoo model file")
     version = header.get("format_version")
@@ -116,7 +116,3 @@ def _header(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
         if not isinstance(header.get(key), kind):
             raise ModelFileError(f"{path}: corrupt metadata: {key} missing or not {kind.__name__}")
     return header
-
-
-def _reason(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__

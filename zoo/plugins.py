@@ -14,6 +14,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.catalog import KINDS, Catalog, Failure, Record
+from zoo.errors import one_line
 
 ENTRY_POINT_GROUP = "zoo"
 
@@ -37,7 +38,9 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> 
             try:
                 plugins.manager.register(ep.load(), name=ep.value)
             except Exception as error:  # a broken plugin must not break zoo
-                plugins.failures.append(Failure(ep.value, package, f"failed to load: {_reason(error)}"))
+                plugins.failures.append(
+                    Failure(ep.value, package, f"failed to load: {type(error).__name__}: {one_line(error)}")
+                )
             else:
                 plugins.packages[ep.value] = package
     for plugin in extra:
@@ -59,7 +62,9 @@ def build_catalog(plugins: Plugins) -> Catalog:
             try:
                 impl.function(register=register)
             except Exception as error:  # a broken plugin must not break zoo
-                catalog.failures.append(Failure(impl.plugin_name, package, f"{hook_name} raised {_reason(error)}"))
+                catalog.failures.append(
+                    Failure(impl.plugin_name, package, f"{hook_name} raised {type(error).__name__}: {one_line(error)}")
+                )
     return catalog
 
 
@@ -74,7 +79,3 @@ def _name(plugin: object) -> str:
     if isinstance(plugin, ModuleType):
         return plugin.__name__
     return f"{type(plugin).__module__}.{type(plugin).__qualname__}"
-
-
-def _reason(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0]
