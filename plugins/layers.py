@@ -21,8 +21,8 @@ class Dense:
     """
 
     units: int = attrs.field(validator=number(integer=True, gt=0))
-    weight_init: object = attrs.field(factory=lambda: He(uniform=False))
-    bias_init: object = attrs.field(factory=lambda: Constant(0.0))
+    weight_init: object = attrs.field(factory=lambda: He(uniform=False), validator=attrs.validators.is_callable())
+    bias_init: object = attrs.field(factory=lambda: Constant(0.0), validator=attrs.validators.is_callable())
     _params: list = attrs.field(init=False, factory=list)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)

@@ -19,8 +19,10 @@ def run(*args):
 def test_list_shows_every_entry_one_line_each():
     result = run("list")
     assert result.exit_code == 0
+    lines = result.stdout.splitlines()
     for i in range(5):
-        assert f"seed-00{i}" in result.stdout
+        assert len([line for line in lines if line.startswith(f"seed-00{i}")]) == 1
+    assert len(lines) == 1 + len(json.loads(run("list", "--json").stdout))
     assert "784-512-10" in result.stdout
 
 
@@ -90,6 +92,12 @@ def test_plugins_lists_builtins_with_their_package():
         (["train", "seed-004-online-sgd", "--set", "nonsense"], "expected KEY.PATH=VALUE"),
         (["compare", "nothing-*"], "unknown model 'nothing-*'"),
         (["train", "missing.toml"], "missing.toml: no such file"),
+        (["train", "seed-004-online-sgd", "--set", "train.seed=-1"], "train.seed: must be >= 0, got -1"),
+        (["train", "seed-004-online-sgd", "--set", "optimizer.lr=inf"], "'lr' must be a finite number > 0, got inf"),
+        (
+            ["show", "seed-004-online-sgd", "--set", "layers.0.weight_init=3"],
+            "layers.0.weight_init: expected an initialiser name or table, got 3",
+        ),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_1(args, message):

@@ -65,8 +65,8 @@ def test_seed_entries_are_named_and_tagged(catalog):
             ("[train]\nepochs = 1", "[train]\nepoch = 1"),
             "t.toml: train.epoch: unknown key 'epoch'; did you mean 'epochs'?",
         ),
-        (("lr = 0.1", "lr = -0.1"), "t.toml: optimizer: 'lr' must be a number > 0, got -0.1"),
-        (("lr = 0.1", 'lr = "fast"'), "t.toml: optimizer: 'lr' must be a number > 0, got 'fast'"),
+        (("lr = 0.1", "lr = -0.1"), "t.toml: optimizer: 'lr' must be a finite number > 0, got -0.1"),
+        (("lr = 0.1", 'lr = "fast"'), "t.toml: optimizer: 'lr' must be a finite number > 0, got 'fast'"),
         (("units = 10", "units = 0"), "t.toml: layers.0: 'units' must be an integer > 0, got 0"),
         (("units = 10", "units = 10\nwidth = 3"), "t.toml: layers.0.width: unknown key 'width' for layer 'dense'"),
         (('type = "shuffled"', 'type = "shufled"'), "did you mean 'shuffled'?"),
@@ -100,7 +100,7 @@ def test_initialiser_names_are_checked(catalog):
 
 def test_dropout_rate_out_of_range(catalog):
     text = MINIMAL.replace("[loss]", '[[layers]]\ntype = "dropout"\nrate = 1.0\n[loss]')
-    with pytest.raises(ConfigError, match=r"layers.1: 'rate' must be a number >= 0 and < 1, got 1.0"):
+    with pytest.raises(ConfigError, match=r"layers.1: 'rate' must be a finite number >= 0 and < 1, got 1.0"):
         entry_from(text, catalog)
 
 
@@ -145,7 +145,7 @@ def test_overrides_apply_and_revalidate(catalog):
         ),
         ("layers.99.rate=0.3", "layers.99: no such index"),
         ("layers.0.units=-5", "(with --set): layers.0: 'units' must be an integer > 0, got -5"),
-        ("optimizer.lr=abc", "optimizer: 'lr' must be a number > 0, got 'abc'"),
+        ("optimizer.lr=abc", "optimizer: 'lr' must be a finite number > 0, got 'abc'"),
         ("layers.1.rate=0.3", "unknown key 'rate' for layer 'relu'"),
     ],
 )

@@ -57,7 +57,7 @@ def test_float32_by_default_and_float64_on_request(catalog, small_mnist):
     assert {p.value.dtype for p in network64.params} == {np.dtype(np.float64)}
 
 
-def test_per_layer_learning_rate_zero_freezes_that_layer(catalog, small_mnist):
+def test_first_layer_trains_unless_its_own_learning_rate_is_tiny(catalog, small_mnist):
     entry = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["train.steps=20"])
     frozen = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["train.steps=20", "layers.0.lr=1e-30"])
     trained, _ = train(entry, small_mnist, catalog)

@@ -241,6 +241,12 @@ class _Checker:
             raise self.fail(_join(where, key), f"must be > 0, got {value!r}")
         return value
 
+    def non_negative(self, table: dict, key: str, where: str) -> int:
+        value = self.value(table, key, int, where, default=0)
+        if value < 0:
+            raise self.fail(_join(where, key), f"must be >= 0, got {value}")
+        return value
+
     def choice(self, table: dict, key: str, where: str, choices: tuple[str, ...], default: str) -> str:
         value = self.value(table, key, str, where, default=default)
         if value not in choices:
@@ -254,7 +260,9 @@ class _Checker:
         name = self.value(table, "type", str, where, required=True)
         options = {key: value for key, value in table.items() if key != "type"}
         for key, value in options.items():
-            if key.endswith(INIT_SUFFIX) and isinstance(value, (str, dict)):
+            if key.endswith(INIT_SUFFIX):
+                if not isinstance(value, (str, dict)):
+                    raise self.fail(_join(where, key), f"expected an initialiser name or table, got {value!r}")
                 options[key] = self.ref(value, "initialiser", _join(where, key))
         ref = PluginRef(kind, name, options, f"{self.source}: {where}")
         try:
@@ -275,9 +283,7 @@ class _Checker:
             self.catalog.get("dataset", dataset, f"{self.source}: data.dataset")
         except UnknownNameError as error:
             raise ConfigError(str(error)) from None
-        validation = self.value(table, "validation", int, "data", default=0)
-        if validation < 0:
-            raise self.fail("data.validation", f"must be >= 0, got {validation}")
+        validation = self.non_negative(table, "validation", "data")
         return DataSpec(dataset, validation, self.choice(table, "split", "data", SPLITS, "last"))
 
     def train(self, table: dict) -> TrainSpec:
@@ -289,7 +295,7 @@ class _Checker:
         return TrainSpec(
             epochs=epochs,
             steps=steps,
-            seed=self.value(table, "seed", int, "train", default=0),
+            seed=self.non_negative(table, "seed", "train"),
             dtype=self.choice(table, "dtype", "train", DTYPES, "float32"),
             log_every=self.positive(table, "log_every", "train"),
         )

@@ -5,19 +5,20 @@ entry loads: ``lr: float = attrs.field(default=0.01, validator=number(gt=0))``
 rejects ``lr = "fast"`` with ``'lr' must be a number > 0, got 'fast'``.
 """
 
+import math
 import operator
 
 _BOUNDS = {"gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"), "le": (operator.le, "<=")}
 
 
 def number(integer: bool = False, **bounds: float):
-    """Validator: an int (or, unless ``integer``, a float), never a bool, within ``gt``/``ge``/``lt``/``le`` bounds."""
+    """Validator: an int (or, unless ``integer``, a finite float), never a bool, within ``gt``/``ge``/``lt``/``le``."""
     kinds = (int,) if integer else (int, float)
     limits = " and ".join(f"{_BOUNDS[k][1]} {v}" for k, v in bounds.items())
-    what = ("an integer" if integer else "a number") + (f" {limits}" if limits else "")
+    what = ("an integer" if integer else "a finite number") + (f" {limits}" if limits else "")
 
     def validate(instance, attribute, value):
-        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or not all(_BOUNDS[k][0](value, v) for k, v in bounds.items()):
             raise ValueError(f"{attribute.name!r} must be {what}, got {value!r}")
 

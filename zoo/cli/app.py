@@ -30,7 +30,7 @@ SetOption = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a key of the entry, e.g. train.epochs=3 or layers.2.rate=0.3."),
 ]
-SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (default: the entry's train.seed).")]
+SeedOption = Annotated[Optional[int], typer.Option(min=0, help="Random seed (default: the entry's train.seed).")]
 DataDirOption = Annotated[
     Optional[Path], typer.Option(help="Directory holding the dataset files (searched before $ZOO_DATA and the cache).")
 ]

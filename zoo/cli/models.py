@@ -123,7 +123,7 @@ def evaluate(
 def compare(
     names: Annotated[list[str], typer.Argument(help="Entry names or wildcards, e.g. 'seed-*'.")],
     overrides: SetOption = None,
-    seed: Annotated[int, typer.Option(help="One seed for every contender.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="One seed for every contender.")] = 0,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ):
