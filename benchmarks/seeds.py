@@ -17,7 +17,7 @@ import time
 
 from zoo.plugins import default_catalog
 from zoo.registry import load_entry
-from zoo.train import train_entry
+from zoo.train import load_splits, train
 
 TARGETS = {
     "seed-000-random-sample-sgd": 0.865,
@@ -45,7 +45,7 @@ def main() -> None:
         results = []
         for seed in range(args.repeats):
             started = time.perf_counter()
-            results.append(train_entry(entry, catalog, seed)[1])
+            results.append(train(entry, load_splits(entry, catalog, seed), catalog, seed)[1])
             print(f"  {name} seed {seed}: {results[-1].test_accuracy:.2%} ({time.perf_counter() - started:.0f} s wall)")
         first, accuracies = results[0], [r.test_accuracy for r in results]
         spread = (

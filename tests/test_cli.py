@@ -140,3 +140,10 @@ def test_python_dash_m_zoo_works():
 
     completed = subprocess.run([sys.executable, "-m", "zoo", "list", "--json"], capture_output=True, text=True)
     assert completed.returncode == 0 and json.loads(completed.stdout)
+
+
+def test_an_unwritable_out_path_fails_before_training(data_env, tmp_path):
+    result = run("train", "seed-000-random-sample-sgd", *QUICK, "--out", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "is a directory" in result.stderr
+    assert "step" not in result.stderr  # no training happened

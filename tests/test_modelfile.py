@@ -1,6 +1,8 @@
 """Model files: round trip, atomic writes, and refusal of anything that is not a sound zoo model file."""
 
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -49,6 +51,31 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, trained, monkeyp
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
 
 
+def test_a_failed_rename_leaves_no_temporary_file(tmp_path, trained):
+    entry, network = trained
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ModelFileError, match="cannot write model file"):
+        save(tmp_path / "taken", entry, network)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path, trained):
+    entry, network = trained
+    old = os.umask(0o022)
+    try:
+        path = save(tmp_path / "m.npz", entry, network)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_an_npy_file_is_refused(tmp_path, catalog):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(ModelFileError, match="not an .npz archive"):
+        modelfile.load(path, catalog)
+
+
 def test_loading_never_unpickles(tmp_path, catalog):
     path = tmp_path / "evil.npz"
     np.savez(path, **{"__zoo__": np.array([{"a": 1}], dtype=object)})
@@ -80,6 +107,9 @@ def rewrite(path, out, change):
         (lambda a, h: h.__setitem__("format", "other"), "not a zoo model file"),
         (lambda a, h: h["entry"]["layers"][0].__setitem__("type", "conv9"), "unknown layer 'conv9'"),
         (lambda a, h: h.pop("n_classes"), "n_classes missing"),
+        (lambda a, h: h.__setitem__("in_features", -5), "in_features = -5 is out of range"),
+        (lambda a, h: h.__setitem__("in_features", 10**12), "is out of range"),
+        (lambda a, h: h.__setitem__("n_classes", True), "n_classes missing or not int"),
     ],
 )
 def test_foreign_or_tampered_files_are_refused(tmp_path, trained, catalog, change, message):

@@ -115,6 +115,10 @@ class ModelEntry:
         table = apply_overrides(self.table, overrides)
         return ModelEntry.from_table(self.name, table, f"{self.source} (with --set)", catalog)
 
+    def seed_for(self, seed: int | None) -> int:
+        """``seed``, or the entry's own ``train.seed`` when none is given."""
+        return self.train.seed if seed is None else seed
+
     @property
     def architecture(self) -> list[int]:
         """Input and dense-layer widths as written, e.g. ``[784, 512, 10]`` (input assumed 28x28)."""

@@ -8,7 +8,7 @@ shape and dtype against the network the stored entry builds.
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from zoo.network import Network, build_network
 FORMAT = "zoo-model"
 FORMAT_VERSION = 1
 META_KEY = "__zoo__"
+MAX_WIDTH = 1 << 24
+"""Largest input or class count a header may claim: a corrupt one must not make zoo allocate gigabytes."""
 
 
 def save(
@@ -51,24 +53,38 @@ def save(
     arrays[META_KEY] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-            temporary = Path(f.name)
-            try:
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        # O_EXCL: never write through someone else's file; mode 0o666 less the umask, like any new file.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(descriptor, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-        os.replace(temporary, path)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     except OSError as error:
-        raise ModelFileError(f"{path}: cannot write model file: {error}") from None
+        raise ModelFileError(f"{path}: cannot write model file: {one_line(error)}") from None
     return path
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse, before any work is done, a model path that :func:`save` could not write."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory; give a file name such as {path / 'model.npz'}")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ModelFileError(f"{path}: cannot write model file: {parent} is not a writable directory")
 
 
 def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry, dict[str, Any]]:
     """Read a model file; anything but a well-formed zoo model file is refused with a ModelFileError."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a zoo model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -113,6 +129,9 @@ def _header(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
         )
     fields = {"name": str, "entry": dict, "in_features": int, "n_classes": int, "meta": dict}
     for key, kind in fields.items():
-        if not isinstance(header.get(key), kind):
+        if type(header.get(key)) is not kind:
             raise ModelFileError(f"{path}: corrupt metadata: {key} missing or not {kind.__name__}")
+    for key in ("in_features", "n_classes"):
+        if not 0 < header[key] <= MAX_WIDTH:
+            raise ModelFileError(f"{path}: corrupt metadata: {key} = {header[key]} is out of range")
     return header

@@ -10,6 +10,7 @@ import numpy as np
 from zoo.batching import BatchMaker
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, create
+from zoo.data import ImageData
 from zoo.errors import ConfigError, DivergenceError
 from zoo.evaluate import accuracy
 from zoo.network import Network, build_network
@@ -68,7 +69,7 @@ def train(
     on_step: Callable[[int, int], None] = lambda step, total: None,
 ) -> tuple[Network, TrainResult]:
     """Train ``entry`` on ``splits``; ``seed`` (default: the entry's) fixes every random draw."""
-    seed = entry.train.seed if seed is None else seed
+    seed = entry.seed_for(seed)
     streams = seeds(seed)
     network = build_network(entry, catalog, splits.in_features, len(splits.classes), streams["layers"])
     optimizer = create(entry.optimizer, catalog)
@@ -125,18 +126,15 @@ def train(
     return network, result
 
 
-def train_entry(entry: ModelEntry, catalog: Catalog, seed: int | None = None, data_dir=None, **callbacks):
-    """Load the entry's data and train it: ``(network, result, splits)``."""
-    seed = entry.train.seed if seed is None else seed
-    splits = load_splits(entry, catalog, seed, data_dir)
-    network, result = train(entry, splits, catalog, seed, **callbacks)
-    return network, result, splits
+def load_data(entry: ModelEntry, catalog: Catalog, data_dir=None) -> ImageData:
+    """The entry's dataset, as stored."""
+    return catalog.get("dataset", entry.data.dataset).factory(data_dir=data_dir)
 
 
-def load_splits(entry: ModelEntry, catalog: Catalog, seed: int, data_dir=None) -> Splits:
-    """The entry's dataset, split as it asks (a random split draws from ``seed``)."""
-    data = catalog.get("dataset", entry.data.dataset).factory(data_dir=data_dir)
-    return split(data, entry.data, np.random.default_rng(seeds(seed)["split"]), f"{entry.source}: data.validation")
+def load_splits(entry: ModelEntry, catalog: Catalog, seed: int | None = None, data_dir=None) -> Splits:
+    """The entry's dataset, split as it asks (a random split draws from the seed, default the entry's)."""
+    rng = np.random.default_rng(seeds(entry.seed_for(seed))["split"])
+    return split(load_data(entry, catalog, data_dir), entry.data, rng, f"{entry.source}: data.validation")
 
 
 def _divergence_message(entry: ModelEntry, step: int, per_epoch: int, loss: float) -> str:

@@ -17,7 +17,7 @@ from zoo.errors import UnknownNameError
 from zoo.network import build_network
 from zoo.plugins import default_catalog
 from zoo.registry import list_entries, load_entry
-from zoo.train import LogRecord, load_splits, train
+from zoo.train import LogRecord, load_data, load_splits, train
 
 
 @command("list")
@@ -79,6 +79,8 @@ def train_command(
     """Train an entry on its dataset and report test accuracy."""
     catalog = default_catalog()
     entry = load_entry(name, catalog, overrides or [])
+    if output is not None:
+        modelfile.check_writable(output)  # before training, not after minutes of it
     network, result, splits = _train_with_progress(entry, catalog, seed, data_dir)
     if output is not None:
         modelfile.save(
@@ -107,16 +109,16 @@ def evaluate(
 ):
     """Accuracy and confusion matrix of a saved model on its dataset's test set."""
     catalog = default_catalog()
-    network, entry, meta = modelfile.load(path, catalog)
-    splits = load_splits(entry, catalog, meta.get("seed", 0), data_dir)
-    predictions = evaluation.predict(network, splits.test_images)
-    matrix = evaluation.confusion_matrix(splits.test_labels, predictions, len(splits.classes))
-    accuracy = float((predictions == splits.test_labels).mean())
+    network, entry, _ = modelfile.load(path, catalog)
+    data = load_data(entry, catalog, data_dir)
+    predictions = evaluation.predict(network, data.test_images)
+    matrix = evaluation.confusion_matrix(data.test_labels, predictions, len(data.classes))
+    accuracy = float((predictions == data.test_labels).mean())
     if as_json:
         return print_json({"name": entry.name, "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
     echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images")
     echo("confusion matrix (rows: true class, columns: predicted)")
-    echo(columns(["", *splits.classes], [[label, *map(str, row)] for label, row in zip(splits.classes, matrix)]))
+    echo(columns(["", *data.classes], [[label, *map(str, row)] for label, row in zip(data.classes, matrix)]))
 
 
 @command()
@@ -153,7 +155,6 @@ def compare(
 
 def _train_with_progress(entry, catalog, seed, data_dir):
     """Load the entry's data, then train it with a progress bar and per-epoch log lines on stderr."""
-    seed = entry.train.seed if seed is None else seed
     splits = load_splits(entry, catalog, seed, data_dir)
     with Progress(
         TextColumn("{task.description}"),
