@@ -84,8 +84,36 @@ class Affine:
         return grid
 
 
+@attrs.define(eq=False)
+class Shift:
+    """Shift each image by up to ±``max_pixels`` along each axis."""
+
+    max_pixels: float = attrs.field(default=2.0, validator=number(ge=0))
+    _affine: Affine = attrs.field(init=False)
+
+    def __attrs_post_init__(self):
+        self._affine = Affine(max_shift=self.max_pixels)
+
+    def __call__(self, images, rng):
+        return self._affine(images, rng)
+
+
+@attrs.define(eq=False)
+class Rotate:
+    """Rotate each image by up to ±``max_degrees``."""
+
+    max_degrees: float = attrs.field(default=10.0, validator=number(ge=0, le=180))
+    _affine: Affine = attrs.field(init=False)
+
+    def __attrs_post_init__(self):
+        self._affine = Affine(max_degrees=self.max_degrees)
+
+    def __call__(self, images, rng):
+        return self._affine(images, rng)
+
+
 @zoo.hookimpl
 def register_augmenters(register):
-    register("shift", lambda max_pixels=2.0: Affine(max_shift=max_pixels))
-    register("rotate", lambda max_degrees=10.0: Affine(max_degrees=max_degrees))
+    register("shift", Shift)
+    register("rotate", Rotate)
     register("affine", Affine)

@@ -33,30 +33,35 @@ class SGD:
     weight_decay: float = attrs.field(default=0.0, validator=number(ge=0))
     decay: float = attrs.field(default=1.0, validator=number(gt=0, le=1))
     _factor: float = attrs.field(init=False, default=1.0)
-    _state: list = attrs.field(init=False, factory=list)
+    _velocity: list = attrs.field(init=False, factory=list)
+    _scratch: list = attrs.field(init=False, factory=list)
 
     def setup(self, params):
-        self._state = [(np.zeros_like(p.value), np.empty_like(p.value)) for p in params]
+        self._velocity = [np.zeros_like(p.value) if self.momentum else None for p in params]
+        # Plain and classic-momentum steps use the gradient itself as scratch space.
+        needs_scratch = self.weight_decay or (self.momentum and self.nesterov)
+        self._scratch = [np.empty_like(p.value) if needs_scratch else None for p in params]
 
     def start_epoch(self, epoch):
         self._factor = self.decay**epoch
 
     def step(self, params):
         mu = self.momentum
-        for p, (velocity, scratch) in zip(params, self._state):
+        for p, velocity, scratch in zip(params, self._velocity, self._scratch):
             lr = (self.lr if p.lr is None else p.lr) * self._factor
+            step_scale = p.grad.dtype.type(-lr)
             if self.weight_decay:
-                _add_scaled(p.grad, p.value, self.weight_decay, scratch)
-            if not mu:
-                _add_scaled(p.value, p.grad, -lr, scratch)
-                continue
-            velocity *= velocity.dtype.type(mu)
-            velocity += p.grad
-            if self.nesterov:
-                _add_scaled(p.value, p.grad, -lr, scratch)
-                _add_scaled(p.value, velocity, -lr * mu, scratch)
+                p.grad += np.multiply(p.value, p.value.dtype.type(self.weight_decay), out=scratch)
+            if mu:
+                velocity *= velocity.dtype.type(mu)
+                velocity += p.grad
+            if mu and not self.nesterov:
+                np.multiply(velocity, step_scale, out=p.grad)
             else:
-                _add_scaled(p.value, velocity, -lr, scratch)
+                if mu:  # Nesterov: step along g + μv
+                    p.grad += np.multiply(velocity, velocity.dtype.type(mu), out=scratch)
+                p.grad *= step_scale
+            p.value += p.grad
 
 
 @attrs.define(eq=False)

@@ -70,3 +70,23 @@ def test_unknown_names_suggest_the_closest(catalog):
 def test_without_entry_points_only_the_given_plugins_register():
     catalog = build_catalog(load_plugins([Relu2()], entry_points=False))
     assert catalog.names("layer") == ["relu", "relu2"] and catalog.names("optimizer") == []
+
+
+def test_an_installed_plugin_with_a_misspelt_hook_is_reported_not_fatal(monkeypatch):
+    import importlib.metadata
+    import sys
+    import types
+
+    module = types.ModuleType("fake_zoo_plugin")
+    module.register_layer = Misspelt.register_layer.__get__(Misspelt())
+    monkeypatch.setitem(sys.modules, "fake_zoo_plugin", module)
+    fake = importlib.metadata.EntryPoint("fake", "fake_zoo_plugin", "zoo")
+    real = importlib.metadata.entry_points
+
+    def entry_points(group):
+        return [*real(group=group), fake] if group == "zoo" else real(group=group)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    catalog = build_catalog(load_plugins())
+    assert any(f.plugin == "fake_zoo_plugin" and "unknown hook" in f.reason for f in catalog.failures)
+    assert catalog.get("layer", "dense")

@@ -75,6 +75,12 @@ def test_divergence_stops_with_step_and_learning_rate(catalog, small_mnist):
         train(entry, small_mnist, catalog)
 
 
+def test_divergence_names_per_layer_learning_rates(catalog, small_mnist):
+    entry = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["layers.6.lr=1e30", "train.steps=50"])
+    with pytest.raises(DivergenceError, match=r"layers.6.lr=1e\+30"):
+        train(entry, small_mnist, catalog)
+
+
 def test_history_has_a_record_per_epoch_with_validation(catalog, small_mnist):
     entry = load_entry("seed-003-minibatch-per-layer-lr", catalog, ["train.epochs=2"])
     _, result = train(entry, small_mnist, catalog)

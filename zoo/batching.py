@@ -22,15 +22,16 @@ class BatchMaker:
     def make(self, index: slice | np.ndarray) -> np.ndarray:
         shape = self.images.shape[1:]
         if isinstance(index, slice):
-            key = (index.start, index.stop)
+            key = (index.start, index.stop, index.step)
             if not self.augmenters and key == self._last:
                 return self._batch
             raw = self.images[index]
         else:
             key = None
-            # mode="clip" gathers straight into the buffer ("raise" would gather into a temporary copy first).
+            # mode="wrap" gathers straight into the buffer ("raise" would gather into a temporary copy
+            # first) and reads negative indices as ordinary indexing does, as the labels are read.
             raw = self._buffers.get("raw", (len(index), *shape), np.uint8)
-            np.take(self.images, index, axis=0, out=raw, mode="clip")
+            np.take(self.images, index, axis=0, out=raw, mode="wrap")
         # Cast, then scale in place: a casting multiply would allocate numpy's conversion buffers each step.
         batch = self._buffers.get("batch", raw.shape, self.dtype)
         np.copyto(batch, raw)

@@ -146,6 +146,8 @@ def load_image_dataset(
             )
         if len(images) != len(labels):
             raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
+        if len(labels) and labels.max() >= len(classes):
+            raise DataError(f"{label_path} has label {labels.max()} but {name} has only {len(classes)} classes")
     return ImageData(**arrays, classes=tuple(classes))
 
 

@@ -5,7 +5,8 @@ provides: ``register(name, factory)``. zoo stamps each name with the plugin that
 registered it, so two plugins claiming one name is an error naming both, never a
 silent winner. Factories are called with the options written in a registry entry
 as keyword arguments; their signatures are the option schema that entries are
-validated against.
+validated against. They must be cheap: zoo calls them once when an entry loads,
+to check every option's value before any training starts.
 """
 
 import pluggy
@@ -19,7 +20,8 @@ def register_layers(register):
 
     ``register(name, factory)``: ``factory(**options)`` returns an object with the
     :class:`zoo.layers.Layer` interface (``build``, ``forward``, ``backward``,
-    ``params``).
+    ``params``). Options whose names end in ``_init`` (``weight_init``) are written
+    in entries as initialiser names or tables and reach the factory as initialisers.
     """
 
 
@@ -37,9 +39,9 @@ def register_initialisers(register):
 def register_optimizers(register):
     """Register optimizers.
 
-    ``register(name, factory)``: ``factory(**options)`` returns an object with
-    ``setup(params)`` and ``step(params)`` updating each
-    :class:`zoo.layers.Param` in place (see :class:`zoo.optim.Optimizer`).
+    ``register(name, factory)``: ``factory(**options)`` returns an object with the
+    :class:`zoo.optim.Optimizer` interface: ``setup(params)``, ``start_epoch(epoch)``
+    and ``step(params)``, updating each :class:`zoo.layers.Param` in place.
     """
 
 
@@ -49,7 +51,8 @@ def register_losses(register):
 
     ``register(name, factory)``: ``factory(**options)`` returns an object with
     ``forward(output, labels) -> float`` (mean loss over the batch) and
-    ``backward() -> ndarray`` (gradient with respect to ``output``).
+    ``backward() -> ndarray`` (gradient with respect to ``output``, called once
+    after each ``forward``).
     """
 
 
@@ -58,8 +61,9 @@ def register_batches(register):
     """Register batch schedules: how training samples are picked step by step.
 
     ``register(name, factory)``: ``factory(**options)`` returns an object with
-    ``steps_per_epoch(n)`` and ``iterate(n, rng)``, an endless iterator of index
-    arrays or slices into the ``n`` training samples.
+    ``steps_per_epoch(n)`` and ``iterate(n, rng)``, an iterator of index arrays or
+    slices into the ``n`` training samples that never ends unless ``steps_per_epoch``
+    is 0 (no batch can be made; zoo then reports the entry as misconfigured).
     """
 
 

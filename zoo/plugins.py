@@ -43,10 +43,24 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> 
                 )
             else:
                 plugins.packages[ep.value] = package
+    _drop_unknown_hooks(plugins)
     for plugin in extra:
         plugins.manager.register(plugin, name=_name(plugin))
-    plugins.manager.check_pending()
+    plugins.manager.check_pending()  # an extra plugin with a misspelt hook is the caller's bug: raise
     return plugins
+
+
+def _drop_unknown_hooks(plugins: Plugins) -> None:
+    """Unregister, as failed, each installed plugin implementing a hook zoo does not have (a misspelt name)."""
+    while True:
+        try:
+            plugins.manager.check_pending()
+            return
+        except pluggy.PluginValidationError as error:
+            name = plugins.manager.get_name(error.plugin)
+            plugins.manager.unregister(error.plugin)
+            package = plugins.packages.pop(name, None)
+            plugins.failures.append(Failure(name, package, f"implements an unknown hook: {one_line(error)}"))
 
 
 def build_catalog(plugins: Plugins) -> Catalog:

@@ -138,9 +138,14 @@ def load_splits(entry: ModelEntry, catalog: Catalog, seed: int | None = None, da
 
 
 def _divergence_message(entry: ModelEntry, step: int, per_epoch: int, loss: float) -> str:
+    own = [f"layers.{i}.lr={spec.lr}" for i, spec in enumerate(entry.layers) if spec.lr is not None]
     lr = entry.optimizer.options.get("lr")
-    rates = f"learning rate {lr}" if lr is not None else "the learning rate"
+    if own:
+        advice = f"the learning rates ({', '.join(own)}) are probably too high: lower them with --set"
+    elif lr is not None:
+        advice = f"learning rate {lr} is probably too high: try --set optimizer.lr=<smaller>"
+    else:
+        advice = "the learning rate is probably too high: try --set optimizer.lr=<smaller>"
     return (
-        f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}; "
-        f"{rates} is probably too high: try --set optimizer.lr=<smaller>"
+        f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}; {advice}"
     )

@@ -1,0 +1,21 @@
+"""What an optimizer is: the interface optimizer plugins implement."""
+
+from typing import Protocol
+
+from zoo.layers import Param
+
+
+class Optimizer(Protocol):
+    """Updates parameters in place from their gradients.
+
+    ``step`` may use each ``Param.grad`` as scratch space: gradients are consumed by the update.
+    """
+
+    def setup(self, params: list[Param]) -> None:
+        """Make any state (velocities, moments) for ``params``, in the same order ``step`` will get them."""
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before the first step of each epoch (0, 1, ...), e.g. for a learning-rate schedule."""
+
+    def step(self, params: list[Param]) -> None:
+        """Update every ``param.value`` in place; ``param.lr``, when set, overrides the optimizer's rate."""
