@@ -11,12 +11,11 @@ bug-fixed faithful ports of the notebooks, and the tuned goals).
 """
 
 import argparse
-import fnmatch
 import statistics
 import time
 
 from zoo.plugins import default_catalog
-from zoo.registry import load_entry
+from zoo.registry import load_entry, matching
 from zoo.train import load_splits, train
 
 TARGETS = {
@@ -37,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per entry, with seeds 0 .. K-1")
     args = parser.parse_args()
     catalog = default_catalog()
-    names = [n for n in catalog.names("model") if any(fnmatch.fnmatch(n, p) for p in args.patterns)]
+    names = [n for n in catalog.names("model") if any(matching([n], p) for p in args.patterns)]
     header = f"{'entry':42} {'target':>7} {'seed 0':>7} {'mean ± std (K)':>18} {'val':>7} {'train s':>8}  ok"
     print(header, flush=True)
     for name in names:

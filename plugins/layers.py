@@ -1,7 +1,7 @@
 """Built-in layers: dense, ReLU, softmax and inverted dropout, on flat batches ``(N, features)``.
 
-Every layer writes into buffers it reuses from step to step (see ``zoo.layers.Buffers``),
-so training allocates no batch-sized arrays after the first step.
+Every layer writes its outputs and gradients into buffers it reuses from step to step
+(see ``zoo.layers.Buffers``), so no activation-sized array is allocated after the first step.
 """
 
 import attrs
@@ -59,7 +59,7 @@ class Dense:
 
 
 @attrs.define(eq=False)
-class Elementwise:
+class ParameterFree:
     """Base of parameter-free layers that keep their input's width; ``_y`` is the last output."""
 
     _y: np.ndarray | None = attrs.field(init=False, default=None)
@@ -73,7 +73,7 @@ class Elementwise:
 
 
 @attrs.define(eq=False)
-class ReLU(Elementwise):
+class ReLU(ParameterFree):
     """``max(x, 0)``."""
 
     def forward(self, x, training):
@@ -90,7 +90,7 @@ class ReLU(Elementwise):
 
 
 @attrs.define(eq=False)
-class Softmax(Elementwise):
+class Softmax(ParameterFree):
     """Row-wise softmax, for networks whose output should be probabilities.
 
     With the ``cross_entropy`` loss this is equivalent to, but slower and less stable
@@ -116,7 +116,7 @@ class Softmax(Elementwise):
 
 
 @attrs.define(eq=False)
-class Dropout(Elementwise):
+class Dropout(ParameterFree):
     """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest by 1/(1-rate).
 
     At evaluation it is the identity, so no rescaling is needed at test time.

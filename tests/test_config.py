@@ -3,7 +3,7 @@
 import pytest
 
 from zoo.config import ModelEntry, apply_overrides, parse_toml
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, UnknownNameError, ZooError
 from zoo.plugins import default_catalog
 from zoo.registry import list_entries, load_entry
 
@@ -83,7 +83,7 @@ def test_seed_entries_are_named_and_tagged(catalog):
 def test_config_errors_are_one_clear_line(catalog, change, expected):
     text = MINIMAL.replace(*change)
     assert text != MINIMAL
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ZooError) as caught:  # ConfigError, or UnknownNameError for a misspelt name
         entry_from(text, catalog)
     message = str(caught.value)
     assert expected in message
@@ -93,7 +93,7 @@ def test_config_errors_are_one_clear_line(catalog, change, expected):
 def test_initialiser_names_are_checked(catalog):
     text = MINIMAL.replace("units = 10", 'units = 10\nweight_init = "he_norm"')
     with pytest.raises(
-        ConfigError, match=r"layers.0.weight_init.type: unknown initialiser 'he_norm'; did you mean 'he_normal'"
+        UnknownNameError, match=r"layers.0.weight_init.type: unknown initialiser 'he_norm'; did you mean 'he_normal'"
     ):
         entry_from(text, catalog)
 

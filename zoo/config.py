@@ -2,17 +2,19 @@
 
 An entry is checked completely when it loads, before any data is read or any
 training starts: unknown keys, wrong types, bad values and misspelt plugin names
-all become one :class:`ConfigError` line naming the file and the key path.
+all become one line naming the file and the key path: a :class:`ConfigError`, or an
+:class:`UnknownNameError` (with its suggestions) for a name no plugin registered.
 """
 
 import copy
+import inspect
 import tomllib
 from typing import Any
 
 import attrs
 
 from zoo.catalog import Catalog, unknown_key_message
-from zoo.errors import ConfigError, UnknownNameError
+from zoo.errors import ConfigError
 
 TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "augment", "train")
 DTYPES = ("float32", "float64")
@@ -123,6 +125,28 @@ class ModelEntry:
     def architecture(self) -> list[int]:
         """Input and dense-layer widths as written, e.g. ``[784, 512, 10]`` (input assumed 28x28)."""
         return [IMAGE_FEATURES] + [layer.ref.options["units"] for layer in self.layers if "units" in layer.ref.options]
+
+
+def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
+    """The entry with every default filled in: what each plugin will actually be given, as TOML-like data."""
+
+    def plugin(ref: PluginRef) -> dict[str, Any]:
+        parameters = inspect.signature(catalog.get(ref.kind, ref.type).factory).parameters.values()
+        defaults = {p.name: p.default for p in parameters if isinstance(p.default, (str, int, float, bool))}
+        options = {k: plugin(v) if isinstance(v, PluginRef) else v for k, v in ref.options.items()}
+        return {"type": ref.type, **defaults, **options}
+
+    return {
+        "description": entry.description,
+        "tags": list(entry.tags),
+        "data": attrs.asdict(entry.data),
+        "layers": [{**plugin(spec.ref), **({"lr": spec.lr} if spec.lr else {})} for spec in entry.layers],
+        "augment": [plugin(ref) for ref in entry.augment],
+        "loss": plugin(entry.loss),
+        "optimizer": plugin(entry.optimizer),
+        "batches": plugin(entry.batches),
+        "train": {k: v for k, v in attrs.asdict(entry.train).items() if v is not None},
+    }
 
 
 def create(ref: PluginRef, catalog: Catalog) -> Any:
@@ -269,10 +293,7 @@ class _Checker:
                     raise self.fail(_join(where, key), f"expected an initialiser name or table, got {value!r}")
                 options[key] = self.ref(value, "initialiser", _join(where, key))
         ref = PluginRef(kind, name, options, f"{self.source}: {where}")
-        try:
-            create(ref, self.catalog)  # factories are cheap: making one checks every option's value
-        except UnknownNameError as error:
-            raise ConfigError(str(error)) from None
+        create(ref, self.catalog)  # factories are cheap: making one checks every option's value
         return ref
 
     def layer(self, table: dict, where: str) -> LayerSpec:
@@ -283,10 +304,7 @@ class _Checker:
     def data(self, table: dict) -> DataSpec:
         self.keys(table, ("dataset", "validation", "split"), "data")
         dataset = self.value(table, "dataset", str, "data", default="mnist")
-        try:
-            self.catalog.get("dataset", dataset, f"{self.source}: data.dataset")
-        except UnknownNameError as error:
-            raise ConfigError(str(error)) from None
+        self.catalog.get("dataset", dataset, f"{self.source}: data.dataset")
         validation = self.non_negative(table, "validation", "data")
         return DataSpec(dataset, validation, self.choice(table, "split", "data", SPLITS, "last"))
 

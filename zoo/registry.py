@@ -32,9 +32,12 @@ def load_entry(name: str, catalog: Catalog, overrides: list[str] = ()) -> ModelE
     return entry.with_overrides(list(overrides), catalog)
 
 
+def matching(names: list[str], pattern: str) -> list[str]:
+    """The ``names`` that match the shell-style wildcard ``pattern`` (case-sensitive)."""
+    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+
+
 def list_entries(catalog: Catalog, pattern: str | None = None) -> list[ModelEntry]:
     """Every registered entry whose name matches the wildcard ``pattern``, validated."""
     names = catalog.names("model")
-    if pattern:
-        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
-    return [load_entry(n, catalog) for n in names]
+    return [load_entry(n, catalog) for n in (matching(names, pattern) if pattern else names)]

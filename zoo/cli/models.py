@@ -1,6 +1,5 @@
 """Commands on registry entries: list, show, train, evaluate, compare."""
 
-import fnmatch
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,11 +11,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SeedOption, SetOption, columns, command, echo, err, print_json
-from zoo.config import CLASSES, IMAGE_FEATURES
+from zoo.config import CLASSES, IMAGE_FEATURES, resolved
 from zoo.errors import UnknownNameError
 from zoo.network import build_network
 from zoo.plugins import default_catalog
-from zoo.registry import list_entries, load_entry
+from zoo.registry import list_entries, load_entry, matching
 from zoo.train import LogRecord, load_data, load_splits, train
 
 
@@ -56,7 +55,8 @@ def show(
         for spec, layer, width in zip(entry.layers, network.layers, network.widths[1:])
     ]
     if as_json:
-        return print_json({"name": entry.name, "source": entry.source, "config": entry.table, "layers": layers})
+        config = resolved(entry, catalog)
+        return print_json({"name": entry.name, "source": entry.source, "config": config, "layers": layers})
     cells = [
         [str(i), layer["type"], f"(N, {layer['output']})", f"{layer['params']:,}", str(layer["lr"] or "")]
         for i, layer in enumerate(layers)
@@ -64,7 +64,8 @@ def show(
     cells.append(["", "total", "", f"{sum(layer['params'] for layer in layers):,}", ""])
     echo(f"{entry.name}  ({entry.source})\n{entry.description}\n")
     echo(columns(["#", "layer", "output", "params", "lr"], cells) + "\n")
-    echo(json.dumps(entry.table, indent=2, ensure_ascii=False))
+    echo("resolved config (defaults filled in):")
+    echo(json.dumps(resolved(entry, catalog), indent=2, ensure_ascii=False))
 
 
 @command("train")
@@ -188,9 +189,7 @@ def _expand(patterns: list[str], names: list[str]) -> list[str]:
     """Entry names matching each pattern, in order; a pattern matching nothing is an unknown name."""
     selected = []
     for pattern in patterns:
-        matches = [n for n in names if fnmatch.fnmatchcase(n, pattern)] or (
-            [pattern] if pattern.endswith(".toml") else []
-        )
+        matches = matching(names, pattern) or ([pattern] if pattern.endswith(".toml") else [])
         if not matches:
             raise UnknownNameError("model", pattern, names)
         selected.extend(m for m in matches if m not in selected)
