@@ -147,3 +147,10 @@ def test_an_unwritable_out_path_fails_before_training(data_env, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and "is a directory" in result.stderr
     assert "step" not in result.stderr  # no training happened
+
+
+def test_entry_names_complete_in_the_shell():
+    from zoo.cli.models import entry_names
+
+    assert [name[:8] for name in entry_names("seed-00")] == [f"seed-00{i}" for i in range(5)]
+    assert entry_names("nothing") == [] and "tuned-784-512-10-dropout" in entry_names("")

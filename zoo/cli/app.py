@@ -20,7 +20,6 @@ app = typer.Typer(
     name="zoo",
     help="A model zoo of from-scratch NumPy neural networks: assemble by name, train, evaluate, compare.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)

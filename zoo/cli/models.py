@@ -19,6 +19,17 @@ from zoo.registry import list_entries, load_entry, matching
 from zoo.train import LogRecord, load_data, load_splits, train
 
 
+def entry_names(incomplete: str) -> list[str]:
+    """Shell completion: the registry entries starting with what has been typed."""
+    return [name for name in default_catalog().names("model") if name.startswith(incomplete)]
+
+
+EntryArgument = Annotated[
+    str,
+    typer.Argument(help="Registry entry name, or a path to an entry's .toml file.", autocompletion=entry_names),
+]
+
+
 @command("list")
 def list_command(
     pattern: Annotated[Optional[str], typer.Argument(help="Wildcard filter on names, e.g. 'seed-*'.")] = None,
@@ -39,7 +50,7 @@ def list_command(
 
 @command()
 def show(
-    name: Annotated[str, typer.Argument(help="Registry entry name, or a path to an entry's .toml file.")],
+    name: EntryArgument,
     overrides: SetOption = None,
     as_json: JsonOption = False,
 ):
@@ -70,7 +81,7 @@ def show(
 
 @command("train")
 def train_command(
-    name: Annotated[str, typer.Argument(help="Registry entry name, or a path to an entry's .toml file.")],
+    name: EntryArgument,
     overrides: SetOption = None,
     seed: SeedOption = None,
     data_dir: DataDirOption = None,
@@ -124,7 +135,9 @@ def evaluate(
 
 @command()
 def compare(
-    names: Annotated[list[str], typer.Argument(help="Entry names or wildcards, e.g. 'seed-*'.")],
+    names: Annotated[
+        list[str], typer.Argument(help="Entry names or wildcards, e.g. 'seed-*'.", autocompletion=entry_names)
+    ],
     overrides: SetOption = None,
     seed: Annotated[int, typer.Option(min=0, help="One seed for every contender.")] = 0,
     data_dir: DataDirOption = None,
