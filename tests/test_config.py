@@ -1,9 +1,11 @@
 """Registry entries: validation, error messages with suggestions, and --set overrides."""
 
+import numpy as np
 import pytest
 
 from zoo.config import ModelEntry, apply_overrides, parse_toml
 from zoo.errors import ConfigError, UnknownNameError, ZooError
+from zoo.network import build_network
 from zoo.plugins import default_catalog
 from zoo.registry import list_entries, load_entry
 
@@ -105,10 +107,6 @@ def test_dropout_rate_out_of_range(catalog):
 
 
 def build(text, catalog):
-    import numpy as np
-
-    from zoo.network import build_network
-
     return build_network(entry_from(text, catalog), catalog, 784, 10, np.random.SeedSequence(0))
 
 
