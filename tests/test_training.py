@@ -1,5 +1,6 @@
 """Training behaviour on small real slices of MNIST: every entry learns, seeds reproduce, faults stop cleanly."""
 
+import attrs
 import numpy as np
 import pytest
 from conftest import assert_same_arrays
@@ -87,3 +88,22 @@ def test_history_has_a_record_per_epoch_with_validation(catalog, small_mnist):
     assert [r.epoch for r in result.history] == [1.0, 2.0]
     assert all(r.val_accuracy is not None and 0 <= r.val_accuracy <= 1 for r in result.history)
     assert result.val_accuracy == result.history[-1].val_accuracy
+
+
+def test_logging_and_validation_do_not_change_the_trajectory(catalog, small_mnist):
+    """Evaluating mid-run shares the layers' buffers; it must not disturb training or its random draws."""
+    name = "tuned-784-100-200-200-10-dropout-augment"
+    often, _ = train(load_entry(name, catalog, ["train.steps=30", "train.log_every=7"]), small_mnist, catalog)
+    never, _ = train(load_entry(name, catalog, ["train.steps=30", "train.log_every=1000"]), small_mnist, catalog)
+    assert_same_arrays(often.state(), never.state())
+
+
+def test_augmentation_does_not_change_the_initial_weights(catalog, small_mnist):
+    name = "tuned-784-100-200-200-10-dropout-augment"
+    with_augment, _ = train(load_entry(name, catalog, ["train.steps=1", "optimizer.lr=1e-30"]), small_mnist, catalog)
+    entry = load_entry(name, catalog, ["train.steps=1", "optimizer.lr=1e-30"])
+    without = attrs.evolve(entry, augment=())
+    plain, _ = train(without, small_mnist, catalog)
+    # One step at lr 1e-30 moves nothing above 1e-20: what is left is the initial draw.
+    for name, value in with_augment.state().items():
+        assert np.allclose(value, plain.state()[name], rtol=0, atol=1e-20), name
