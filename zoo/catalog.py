@@ -84,15 +84,10 @@ class Catalog:
             raise DuplicateNameError(f"{where}: {error}" if where else str(error))
         raise UnknownNameError(kind, name, self._records[kind], where)
 
-    def check_options(self, kind: str, name: str, options: dict[str, Any], where: str) -> Record:
-        """Resolve ``name`` and check that ``options`` fit its factory's signature."""
-        record = self.get(kind, name, f"{where}.type" if where else "")
-        check_signature(record.factory, options, where, f"{kind} {name!r}")
-        return record
-
     def create(self, kind: str, name: str, options: dict[str, Any], where: str) -> Any:
         """Make the plugin object ``name`` with ``options``; a bad option is a ConfigError at ``where``."""
-        record = self.check_options(kind, name, options, where)
+        record = self.get(kind, name, f"{where}.type" if where else "")
+        check_signature(record.factory, options, where, f"{kind} {name!r}")
         try:
             return record.factory(**options)
         except (TypeError, ValueError) as error:

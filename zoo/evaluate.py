@@ -8,9 +8,12 @@ from zoo.network import Network
 CHUNK = 2000
 
 
-def predict(network: Network, images: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
-    """Predicted class ``(N,)`` for uint8 images ``(N, H, W)``."""
-    maker = BatchMaker(images, network.dtype)
+def predict(network: Network, images: np.ndarray, maker: BatchMaker | None = None, chunk: int = CHUNK) -> np.ndarray:
+    """Predicted class ``(N,)`` for uint8 images ``(N, H, W)``.
+
+    Pass the ``maker`` of an earlier call on the same images to reuse its chunk buffer.
+    """
+    maker = maker or BatchMaker(images, network.dtype)
     predictions = np.empty(len(images), dtype=np.intp)
     for start in range(0, len(images), chunk):
         stop = min(start + chunk, len(images))
@@ -19,11 +22,9 @@ def predict(network: Network, images: np.ndarray, chunk: int = CHUNK) -> np.ndar
     return predictions
 
 
-def accuracy(network: Network, images: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of ``images`` classified as ``labels``; NaN for an empty set."""
-    if len(labels) == 0:
-        return float("nan")
-    return float(np.mean(predict(network, images) == labels))
+def accuracy(network: Network, images: np.ndarray, labels: np.ndarray, maker: BatchMaker | None = None) -> float:
+    """Fraction of ``images`` classified as ``labels`` (``maker`` as for :func:`predict`)."""
+    return float(np.mean(predict(network, images, maker) == labels))
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:

@@ -78,6 +78,7 @@ def train(
     augmenters = [create(ref, catalog) for ref in entry.augment]
     images, labels = splits.train_images, splits.train_labels
     maker = BatchMaker(images, network.dtype, augmenters, np.random.default_rng(streams["augment"]))
+    val_maker = BatchMaker(splits.val_images, network.dtype) if len(splits.val_labels) else None
     batches = schedule.iterate(len(labels), np.random.default_rng(streams["batches"]))
 
     per_epoch = schedule.steps_per_epoch(len(labels))
@@ -108,7 +109,7 @@ def train(
             on_step(step + 1, total)
         if (step + 1) % log_every == 0 or step + 1 == total:
             seconds += time.perf_counter() - started
-            val = accuracy(network, splits.val_images, splits.val_labels) if len(splits.val_labels) else None
+            val = accuracy(network, splits.val_images, splits.val_labels, val_maker) if val_maker else None
             record = LogRecord((step + 1) / per_epoch, step + 1, loss_sum / seen, correct / seen, val, seconds)
             history.append(record)
             on_log(record)
