@@ -63,6 +63,14 @@ class SGD:
                 p.grad *= step_scale
             p.value += p.grad
 
+    def state(self):
+        return {f"velocity.{i}": v for i, v in enumerate(self._velocity) if v is not None}
+
+    def load_state(self, state):
+        for i, velocity in enumerate(self._velocity):
+            if velocity is not None:
+                velocity[...] = state[f"velocity.{i}"]
+
 
 @attrs.define(eq=False)
 class Adam:
@@ -103,6 +111,16 @@ class Adam:
             np.divide(m, scratch, out=scratch)
             scratch *= scratch.dtype.type(-lr)
             p.value += scratch
+
+    def state(self):
+        moments = {f"{kind}.{i}": a for i, (m, v, _) in enumerate(self._state) for kind, a in (("m", m), ("v", v))}
+        return {"t": np.array(self._t), **moments}
+
+    def load_state(self, state):
+        self._t = int(state["t"])
+        for i, (m, v, _) in enumerate(self._state):
+            m[...] = state[f"m.{i}"]
+            v[...] = state[f"v.{i}"]
 
 
 @zoo.hookimpl

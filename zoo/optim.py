@@ -19,3 +19,9 @@ class Optimizer(Protocol):
 
     def step(self, params: list[Param]) -> None:
         """Update every ``param.value`` in place; ``param.lr``, when set, overrides the optimizer's rate."""
+
+    # Optional, needed for checkpoints (``zoo train --checkpoint-every``) when the optimizer keeps state:
+    #   state() -> dict[str, ndarray]: every array and counter that ``step`` carries over between steps;
+    #   load_state(state): restore them, after ``setup`` on parameters of the same shapes.
+    # A stateless optimizer returns {}; one without these methods cannot be checkpointed.
+    # The learning-rate factor of ``start_epoch`` is not state: zoo calls it again on resume.
