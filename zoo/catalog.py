@@ -48,6 +48,8 @@ class Catalog:
     _records: dict[str, dict[str, Record]] = attrs.field(factory=lambda: {k: {} for k in KINDS})
     _clashes: dict[tuple[str, str], list[Record]] = attrs.field(factory=dict)
     failures: list[Failure] = attrs.field(factory=list)
+    disabled: list[tuple[str, str | None]] = attrs.field(factory=list)
+    """``(plugin, package)`` of each plugin switched off by ``ZOO_DISABLE_PLUGINS``."""
 
     def add(self, record: Record) -> None:
         """Register ``record``; a name already taken becomes a clash naming both plugins."""
@@ -69,6 +71,10 @@ class Catalog:
     def names(self, kind: str) -> list[str]:
         return sorted(self._records[kind])
 
+    def clashing(self, kind: str) -> list[str]:
+        """Names of ``kind`` that two plugins claimed: unusable until one of them goes."""
+        return sorted(name for k, name in self._clashes if k == kind)
+
     def records(self, kind: str | None = None) -> list[Record]:
         kinds = [kind] if kind else list(KINDS)
         return [self._records[k][n] for k in kinds for n in sorted(self._records[k])]
@@ -82,7 +88,10 @@ class Catalog:
         if (kind, name) in self._clashes:
             error = self._clash_error(kind, name)
             raise DuplicateNameError(f"{where}: {error}" if where else str(error))
-        raise UnknownNameError(kind, name, self._records[kind], where)
+        error = UnknownNameError(kind, name, self._records[kind], where)
+        for failure in self.failures:  # the name may be missing because its plugin broke
+            error.add_note(f"plugin {failure.plugin!r} failed: {failure.reason}")
+        raise error
 
     def create(self, kind: str, name: str, options: dict[str, Any], where: str) -> Any:
         """Make the plugin object ``name`` with ``options``; a bad option is a ConfigError at ``where``."""

@@ -1,12 +1,21 @@
 """Loading plugins: one PluginManager, fed from the ``zoo`` entry-point group.
 
 Built-in plugins are registered exactly like third-party ones: zoo's own
-``pyproject.toml`` lists them under ``[project.entry-points.zoo]``.
+``pyproject.toml`` lists them under ``[project.entry-points.zoo]``. Three
+environment variables adjust what loads: ``ZOO_PLUGINS`` (comma-separated modules
+or ``.py`` files to load although not installed; ``zoo --plugin`` sets it),
+``ZOO_DISABLE_PLUGINS`` (comma-separated plugin or distribution names to skip) and
+``ZOO_REGISTRY_PATH`` (directories of entry ``.toml`` files, separated like ``PATH``).
 """
 
 import functools
+import importlib
 import importlib.metadata
-from collections.abc import Iterable
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import ModuleType
 
 import attrs
@@ -15,34 +24,59 @@ import pluggy
 from zoo import hookspecs
 from zoo.catalog import KINDS, Catalog, Failure, Record
 from zoo.errors import one_line
+from zoo.registry import RegistryDirectory
 
 ENTRY_POINT_GROUP = "zoo"
+PLUGINS_ENV = "ZOO_PLUGINS"
+DISABLE_ENV = "ZOO_DISABLE_PLUGINS"
+REGISTRY_PATH_ENV = "ZOO_REGISTRY_PATH"
 
 
 @attrs.define
 class Plugins:
-    """The plugin manager, which package each plugin came from, and the plugins that failed to load."""
+    """The plugin manager, which package each plugin came from, and the plugins that failed or were disabled."""
 
     manager: pluggy.PluginManager
     packages: dict[str, str | None] = attrs.field(factory=dict)
     failures: list[Failure] = attrs.field(factory=list)
+    disabled: list[tuple[str, str | None]] = attrs.field(factory=list)
 
 
-def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> Plugins:
-    """The installed plugins (unless ``entry_points`` is false) plus the ``extra`` plugin objects."""
+def load_plugins(
+    extra: Iterable[object] = (),
+    *,
+    entry_points: bool = True,
+    modules: Iterable[str] = (),
+    disabled: Iterable[str] = (),
+    registry_path: Iterable[str] = (),
+) -> Plugins:
+    """The installed plugins (unless ``entry_points`` is false), the plugin ``modules`` (dotted names or
+    ``.py`` paths), a plugin per ``registry_path`` directory, and the ``extra`` plugin objects.
+
+    ``disabled`` names plugins (``zoo_builtins.layers``) or distributions (``zoo-plugin-example``) to skip.
+    """
     plugins = Plugins(pluggy.PluginManager("zoo"))
     plugins.manager.add_hookspecs(hookspecs)
+    disabled = set(disabled)
+    sources: list[tuple[str, str | None, Callable[[], object]]] = []
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            package = ep.dist.name if ep.dist else None
-            try:
-                plugins.manager.register(ep.load(), name=ep.value)
-            except Exception as error:  # a broken plugin must not break zoo
-                plugins.failures.append(
-                    Failure(ep.value, package, f"failed to load: {type(error).__name__}: {one_line(error)}")
-                )
-            else:
-                plugins.packages[ep.value] = package
+            sources.append((ep.value, ep.dist.name if ep.dist else None, ep.load))
+    sources += [(module, None, functools.partial(_import, module)) for module in modules]
+    for name, package, load in sources:
+        if name in disabled or package in disabled:
+            plugins.disabled.append((name, package))
+            continue
+        try:
+            plugins.manager.register(load(), name=name)
+        except Exception as error:  # a broken plugin must not break zoo
+            plugins.failures.append(
+                Failure(name, package, f"failed to load: {type(error).__name__}: {one_line(error)}")
+            )
+        else:
+            plugins.packages[name] = package
+    for directory in registry_path:
+        plugins.manager.register(RegistryDirectory(Path(directory)), name=f"{REGISTRY_PATH_ENV}:{directory}")
     _drop_unknown_hooks(plugins)
     for plugin in extra:
         plugins.manager.register(plugin, name=_name(plugin))
@@ -65,7 +99,7 @@ def _drop_unknown_hooks(plugins: Plugins) -> None:
 
 def build_catalog(plugins: Plugins) -> Catalog:
     """Call every plugin's hooks one plugin at a time, so each name is stamped with its plugin."""
-    catalog = Catalog(failures=list(plugins.failures))
+    catalog = Catalog(failures=list(plugins.failures), disabled=list(plugins.disabled))
     for kind, hook_name in KINDS.items():
         for impl in getattr(plugins.manager.hook, hook_name).get_hookimpls():
             package = plugins.packages.get(impl.plugin_name)
@@ -84,8 +118,33 @@ def build_catalog(plugins: Plugins) -> Catalog:
 
 @functools.cache
 def default_catalog() -> Catalog:
-    """The catalog of every installed plugin, built once per process."""
-    return build_catalog(load_plugins())
+    """The catalog of every installed plugin, adjusted by the environment variables above; built once per process."""
+    return build_catalog(
+        load_plugins(
+            modules=_split(os.environ.get(PLUGINS_ENV, ""), ","),
+            disabled=_split(os.environ.get(DISABLE_ENV, ""), ","),
+            registry_path=_split(os.environ.get(REGISTRY_PATH_ENV, ""), os.pathsep),
+        )
+    )
+
+
+def _split(value: str, separator: str) -> list[str]:
+    return [part.strip() for part in value.split(separator) if part.strip()]
+
+
+def _import(module: str) -> ModuleType:
+    """Import a plugin module by dotted name (from sys.path or the current directory) or from a ``.py`` file."""
+    if module.endswith(".py"):
+        path = Path(module)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or not path.is_file():
+            raise FileNotFoundError(f"no such file: {module}")
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        return loaded
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # `zoo --plugin my_plugin` finds ./my_plugin.py, as `python -m` would
+    return importlib.import_module(module)
 
 
 def _name(plugin: object) -> str:

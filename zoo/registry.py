@@ -1,12 +1,16 @@
 """Finding registry entries by name (or TOML path) and listing them."""
 
 import fnmatch
+import functools
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+import zoo
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, parse_toml
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, ZooError
 
 
 def read_entry_file(path, source: str) -> tuple[dict[str, Any], str]:
@@ -16,6 +20,20 @@ def read_entry_file(path, source: str) -> tuple[dict[str, Any], str]:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source}: cannot read: {error}") from None
     return parse_toml(text, source), source
+
+
+@attrs.frozen
+class RegistryDirectory:
+    """A plugin registering every ``*.toml`` file in ``path`` as an entry (a ``ZOO_REGISTRY_PATH`` directory)."""
+
+    path: Path
+
+    @zoo.hookimpl
+    def register_models(self, register):
+        if not self.path.is_dir():
+            raise NotADirectoryError(f"{self.path} is not a directory")
+        for item in sorted(self.path.glob("*.toml")):
+            register(item.stem, functools.partial(read_entry_file, item, str(item)))
 
 
 def load_entry(name: str, catalog: Catalog, overrides: list[str] = ()) -> ModelEntry:
@@ -38,6 +56,19 @@ def matching(names: list[str], pattern: str) -> list[str]:
 
 
 def list_entries(catalog: Catalog, pattern: str | None = None) -> list[ModelEntry]:
-    """Every registered entry whose name matches the wildcard ``pattern``, validated."""
+    """Every registered entry whose name matches the wildcard ``pattern``, validated; raises on a broken one."""
     names = catalog.names("model")
     return [load_entry(n, catalog) for n in (matching(names, pattern) if pattern else names)]
+
+
+def survey_entries(catalog: Catalog, pattern: str | None = None) -> list[tuple[str, ModelEntry | ZooError]]:
+    """``(name, entry)`` for every registered entry matching the wildcard ``pattern``, validated; a broken entry
+    (invalid, or claimed by two sources) is its error instead, so one bad entry never hides the others."""
+    names = sorted(catalog.names("model") + catalog.clashing("model"))
+    listed = []
+    for name in matching(names, pattern) if pattern else names:
+        try:
+            listed.append((name, load_entry(name, catalog)))
+        except ZooError as error:
+            listed.append((name, error))
+    return listed

@@ -6,6 +6,7 @@ stderr. A :class:`ZooError` becomes one ``error:`` line and exit code 1.
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from zoo.errors import ZooError
+from zoo.plugins import PLUGINS_ENV
 
 app = typer.Typer(
     name="zoo",
@@ -35,6 +37,22 @@ DataDirOption = Annotated[
 ]
 
 
+@app.callback()
+def options(
+    plugin: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--plugin",
+            help="Load this plugin module (dotted name or .py file) although it is not installed; repeatable. "
+            "Adds to $ZOO_PLUGINS.",
+        ),
+    ] = None,
+):
+    """A model zoo of from-scratch NumPy neural networks: assemble by name, train, evaluate, compare."""
+    if plugin:  # through the environment, so worker processes load the same plugins
+        os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *plugin]))
+
+
 def command(*args, **kwargs):
     """``app.command`` whose errors from user input print one line instead of a traceback."""
 
@@ -44,7 +62,8 @@ def command(*args, **kwargs):
             try:
                 return function(*a, **k)
             except ZooError as error:
-                err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+                message = "; ".join([str(error), *getattr(error, "__notes__", ())])
+                err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 err.print("interrupted", highlight=False)

@@ -6,16 +6,17 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SeedOption, SetOption, columns, command, echo, err, print_json
 from zoo.config import CLASSES, IMAGE_FEATURES, resolved
-from zoo.errors import UnknownNameError
+from zoo.errors import UnknownNameError, ZooError
 from zoo.network import build_network
 from zoo.plugins import default_catalog
-from zoo.registry import list_entries, load_entry, matching
+from zoo.registry import load_entry, matching, survey_entries
 from zoo.train import LogRecord, load_data, load_splits, train
 
 
@@ -36,16 +37,25 @@ def list_command(
     tag: Annotated[Optional[str], typer.Option(help="Only entries with this tag (seed, tuned, ...).")] = None,
     as_json: JsonOption = False,
 ):
-    """List registry entries: name, architecture, tags and description."""
-    entries = [e for e in list_entries(default_catalog(), pattern) if tag is None or tag in e.tags]
-    rows = [
-        {"name": e.name, "architecture": e.architecture, "tags": list(e.tags), "description": e.description}
-        for e in entries
-    ]
+    """List registry entries: name, architecture, tags, description and source; broken entries with their error."""
+    rows = []
+    for name, entry in survey_entries(default_catalog(), pattern):
+        if isinstance(entry, ZooError):
+            if tag is None:
+                rows.append({"name": name, "architecture": [], "tags": [], "description": "", "error": str(entry)})
+        elif tag is None or tag in entry.tags:
+            row = {"name": name, "architecture": entry.architecture, "tags": list(entry.tags)}
+            rows.append(row | {"description": entry.description, "source": entry.source, "error": None})
     if as_json:
         return print_json(rows)
-    cells = [[r["name"], "-".join(map(str, r["architecture"])), ",".join(r["tags"]), r["description"]] for r in rows]
+    cells = [
+        [r["name"], "-".join(map(str, r["architecture"])), ",".join(r["tags"]), r["description"] or "BROKEN"]
+        for r in rows
+    ]
     echo(columns(["name", "architecture", "tags", "description"], cells))
+    for row in rows:
+        if row["error"]:
+            err.print(f"[red]broken:[/red] {escape(row['error'])}", highlight=False, soft_wrap=True)
 
 
 @command()

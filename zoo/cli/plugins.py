@@ -12,8 +12,9 @@ def plugins(as_json: JsonOption = False):
     catalog = default_catalog()
     rows = [{"kind": r.kind, "name": r.name, "plugin": r.plugin, "package": r.package} for r in catalog.records()]
     failures = [{"plugin": f.plugin, "package": f.package, "reason": f.reason} for f in catalog.failures]
+    disabled = [{"plugin": plugin, "package": package} for plugin, package in catalog.disabled]
     if as_json:
-        return print_json({"plugins": rows, "failures": failures})
+        return print_json({"plugins": rows, "failures": failures, "disabled": disabled})
     cells = [[r["kind"], r["name"], r["plugin"], r["package"] or ""] for r in rows]
     echo(columns(["kind", "name", "plugin", "package"], cells))
     for failure in failures:
@@ -22,3 +23,5 @@ def plugins(as_json: JsonOption = False):
             highlight=False,
             soft_wrap=True,
         )
+    for item in disabled:
+        err.print(f"disabled: {escape(item['plugin'])} ({item['package']}) by $ZOO_DISABLE_PLUGINS", highlight=False)
