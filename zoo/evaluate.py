@@ -22,9 +22,18 @@ def predict(network: Network, images: np.ndarray, maker: BatchMaker | None = Non
     return predictions
 
 
-def accuracy(network: Network, images: np.ndarray, labels: np.ndarray, maker: BatchMaker | None = None) -> float:
-    """Fraction of ``images`` classified as ``labels`` (``maker`` as for :func:`predict`)."""
-    return float(np.mean(predict(network, images, maker) == labels))
+def evaluate(
+    network: Network, images: np.ndarray, labels: np.ndarray, maker: BatchMaker | None = None, chunk: int = CHUNK
+) -> tuple[float, float]:
+    """Mean loss (the network's own loss) and accuracy on ``images``, in chunks (``maker`` as for :func:`predict`)."""
+    maker = maker or BatchMaker(images, network.dtype)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(images), chunk):
+        stop = min(start + chunk, len(images))
+        output = network.forward(maker.make(slice(start, stop)), training=False)
+        loss_sum += network.loss.forward(output, labels[start:stop]) * (stop - start)
+        correct += int(np.count_nonzero(np.argmax(output, axis=1) == labels[start:stop]))
+    return loss_sum / len(images), correct / len(images)
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:

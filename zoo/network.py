@@ -20,6 +20,8 @@ class Network:
     param_names: list[str]
     widths: list[int]
     """Features into the first layer, then out of each layer."""
+    rngs: list[np.random.Generator]
+    """Each layer's generator, as handed to its ``build``: checkpoints save their states."""
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         for layer in self.layers:
@@ -47,10 +49,11 @@ def build_network(
 ) -> Network:
     """Make and initialise the entry's layers (layer ``i`` draws from child ``i`` of ``seed``) and its loss."""
     dtype = np.dtype(entry.train.dtype)
-    layers, params, names, widths = [], [], [], [in_features]
+    layers, params, names, widths, rngs = [], [], [], [in_features], []
     for i, (spec, child) in enumerate(zip(entry.layers, seed.spawn(len(entry.layers)))):
         layer = create(spec.ref, catalog)
-        widths.append(layer.build(widths[-1], dtype, np.random.default_rng(child)))
+        rngs.append(np.random.default_rng(child))
+        widths.append(layer.build(widths[-1], dtype, rngs[-1]))
         for param in layer.params():
             param.lr = spec.lr
             params.append(param)
@@ -62,4 +65,4 @@ def build_network(
             f"{last.where}: the last layer ({last.type}) gives {widths[-1]} outputs but "
             f"{entry.data.dataset} has {n_classes} classes"
         )
-    return Network(layers, create(entry.loss, catalog), dtype, params, names, widths)
+    return Network(layers, create(entry.loss, catalog), dtype, params, names, widths, rngs)

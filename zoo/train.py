@@ -9,22 +9,33 @@ import numpy as np
 
 from zoo.batching import BatchMaker
 from zoo.catalog import Catalog
+from zoo.checkpoint import Checkpoint, CheckpointError
 from zoo.config import ModelEntry, create
 from zoo.data import ImageData
-from zoo.errors import ConfigError, DivergenceError
-from zoo.evaluate import accuracy
+from zoo.errors import ConfigError, DivergenceError, ZooError
+from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
 from zoo.splits import Splits, split
 
 
+class Interrupted(ZooError):
+    """Training stopped on request (Ctrl-C) after step ``step``, a checkpoint having been offered first."""
+
+    def __init__(self, name: str, step: int, total: int):
+        self.step, self.total = step, total
+        super().__init__(f"{name}: interrupted after step {step} of {total}")
+
+
 @attrs.frozen
 class LogRecord:
-    """Metrics at one log point: mean loss and accuracy of the training batches since the last point."""
+    """Metrics at one log point: mean loss and accuracy of the training batches since the last point,
+    and loss and accuracy on the validation split (None without one)."""
 
     epoch: float
     step: int
     loss: float
     train_accuracy: float
+    val_loss: float | None
     val_accuracy: float | None
     seconds: float
 
@@ -40,6 +51,7 @@ class TrainResult:
     val_accuracy: float | None
     train_seconds: float
     params: int
+    test_predictions: np.ndarray = attrs.field(eq=False, repr=False)
 
     def summary(self) -> dict:
         return {
@@ -51,6 +63,17 @@ class TrainResult:
             "params": self.params,
             "history": [attrs.asdict(record) for record in self.history],
         }
+
+
+@attrs.define
+class _Progress:
+    """The running sums of the current log interval, the seconds trained so far and the log so far."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+    history: list[LogRecord] = attrs.field(factory=list)
 
 
 def seeds(seed: int) -> dict[str, np.random.SeedSequence]:
@@ -67,8 +90,18 @@ def train(
     seed: int | None = None,
     on_log: Callable[[LogRecord], None] = lambda record: None,
     on_step: Callable[[int, int], None] = lambda step, total: None,
+    *,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[Checkpoint], None] = lambda checkpoint: None,
+    resume: Checkpoint | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[Network, TrainResult]:
-    """Train ``entry`` on ``splits``; ``seed`` (default: the entry's) fixes every random draw."""
+    """Train ``entry`` on ``splits``; ``seed`` (default: the entry's) fixes every random draw.
+
+    Every ``checkpoint_every`` steps, and before stopping because ``should_stop()`` turned true
+    (checked before each step; then :class:`Interrupted` is raised), the state is handed to
+    ``on_checkpoint``. Training from ``resume`` ends bit-identical to a run never stopped.
+    """
     seed = entry.seed_for(seed)
     streams = seeds(seed)
     network = build_network(entry, catalog, splits.in_features, len(splits.classes), streams["layers"])
@@ -77,7 +110,8 @@ def train(
     schedule = create(entry.batches, catalog)
     augmenters = [create(ref, catalog) for ref in entry.augment]
     images, labels = splits.train_images, splits.train_labels
-    maker = BatchMaker(images, network.dtype, augmenters, np.random.default_rng(streams["augment"]))
+    augment_rng = np.random.default_rng(streams["augment"])
+    maker = BatchMaker(images, network.dtype, augmenters, augment_rng)
     val_maker = BatchMaker(splits.val_images, network.dtype) if len(splits.val_labels) else None
     batches = schedule.iterate(len(labels), np.random.default_rng(streams["batches"]))
 
@@ -89,9 +123,32 @@ def train(
     total = entry.train.steps or entry.train.epochs * per_epoch
     log_every = entry.train.log_every or per_epoch
     tick = max(1, total // 200)
-    history, loss_sum, correct, seen, seconds = [], 0.0, 0, 0, 0.0
+    progress, first = _Progress(), 0
+    if checkpoint_every or resume:
+        _check_checkpointable(entry, optimizer)
+    if resume is not None:
+        first, progress = _restore(resume, network, optimizer, augment_rng, entry)
+        for _ in range(first):  # replay the batch order up to where the run stopped
+            next(batches)
+        if first % per_epoch:
+            optimizer.start_epoch(first // per_epoch)
+
+    def snapshot(step: int) -> Checkpoint:
+        state = attrs.asdict(progress, recurse=False) | {"history": [attrs.asdict(r) for r in progress.history]}
+        state["seconds"] += time.perf_counter() - started
+        return Checkpoint(
+            step=step,
+            params={k: v.copy() for k, v in network.state().items()},
+            optimizer={k: np.array(v, copy=True) for k, v in optimizer.state().items()},
+            rngs={"layers": [r.bit_generator.state for r in network.rngs], "augment": augment_rng.bit_generator.state},
+            progress=state,
+        )
+
     started = time.perf_counter()
-    for step in range(total):
+    for step in range(first, total):
+        if should_stop():
+            on_checkpoint(snapshot(step))
+            raise Interrupted(entry.name, step, total)
         if step % per_epoch == 0:
             optimizer.start_epoch(step // per_epoch)
         index = next(batches)
@@ -99,32 +156,68 @@ def train(
         output = network.forward(x, training=True)
         loss = network.loss.forward(output, y)
         if not math.isfinite(loss):
-            raise DivergenceError(_divergence_message(entry, step, per_epoch, loss))
-        loss_sum += loss * len(y)
-        correct += int(np.count_nonzero(output.argmax(axis=1) == y))
-        seen += len(y)
+            raise DivergenceError(_divergence_message(entry, network, x, step, per_epoch, loss))
+        progress.loss_sum += loss * len(y)
+        progress.correct += int(np.count_nonzero(output.argmax(axis=1) == y))
+        progress.seen += len(y)
         network.backward()
         optimizer.step(network.params)
         if (step + 1) % tick == 0:
             on_step(step + 1, total)
         if (step + 1) % log_every == 0 or step + 1 == total:
-            seconds += time.perf_counter() - started
-            val = accuracy(network, splits.val_images, splits.val_labels, val_maker) if val_maker else None
-            record = LogRecord((step + 1) / per_epoch, step + 1, loss_sum / seen, correct / seen, val, seconds)
-            history.append(record)
+            progress.seconds += time.perf_counter() - started
+            val_loss, val = (
+                evaluate(network, splits.val_images, splits.val_labels, val_maker) if val_maker else (None, None)
+            )
+            p = progress
+            record = LogRecord(
+                (step + 1) / per_epoch, step + 1, p.loss_sum / p.seen, p.correct / p.seen, val_loss, val, p.seconds
+            )
+            progress.history.append(record)
             on_log(record)
-            loss_sum, correct, seen = 0.0, 0, 0
+            progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
             started = time.perf_counter()
+        if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
+            on_checkpoint(snapshot(step + 1))
+    predictions = predict(network, splits.test_images)
     result = TrainResult(
         name=entry.name,
         seed=seed,
-        history=tuple(history),
-        test_accuracy=accuracy(network, splits.test_images, splits.test_labels),
-        val_accuracy=history[-1].val_accuracy,
-        train_seconds=seconds,
+        history=tuple(progress.history),
+        test_accuracy=float(np.mean(predictions == splits.test_labels)),
+        val_accuracy=progress.history[-1].val_accuracy,
+        train_seconds=progress.seconds,
         params=sum(p.value.size for p in network.params),
+        test_predictions=predictions,
     )
     return network, result
+
+
+def _check_checkpointable(entry: ModelEntry, optimizer) -> None:
+    if not (hasattr(optimizer, "state") and hasattr(optimizer, "load_state")):
+        raise ConfigError(
+            f"{entry.optimizer.where}: optimizer {entry.optimizer.type!r} cannot be checkpointed: "
+            "it has no state()/load_state() methods (see zoo.optim.Optimizer)"
+        )
+
+
+def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, entry: ModelEntry):
+    """Load ``checkpoint`` into the freshly built objects; the step to continue from and the progress."""
+    expected = {k: (v.shape, v.dtype) for k, v in network.state().items()}
+    found = {k: (v.shape, v.dtype) for k, v in checkpoint.params.items()}
+    if found != expected or len(checkpoint.rngs["layers"]) != len(network.rngs):
+        raise CheckpointError(f"{entry.name}: the checkpoint does not match the network this entry builds")
+    network.load_state(checkpoint.params)
+    try:
+        optimizer.load_state(checkpoint.optimizer)
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{entry.name}: the checkpoint's optimizer state does not fit: {error}") from None
+    for rng, state in zip(network.rngs, checkpoint.rngs["layers"]):
+        rng.bit_generator.state = state
+    augment_rng.bit_generator.state = checkpoint.rngs["augment"]
+    saved = dict(checkpoint.progress)
+    history = [LogRecord(**record) for record in saved.pop("history")]
+    return checkpoint.step, _Progress(**saved, history=history)
 
 
 def load_data(entry: ModelEntry, catalog: Catalog, data_dir=None) -> ImageData:
@@ -138,7 +231,7 @@ def load_splits(entry: ModelEntry, catalog: Catalog, seed: int | None = None, da
     return split(load_data(entry, catalog, data_dir), entry.data, rng, f"{entry.source}: data.validation")
 
 
-def _divergence_message(entry: ModelEntry, step: int, per_epoch: int, loss: float) -> str:
+def _divergence_message(entry: ModelEntry, network: Network, x, step: int, per_epoch: int, loss: float) -> str:
     own = [f"layers.{i}.lr={spec.lr}" for i, spec in enumerate(entry.layers) if spec.lr is not None]
     lr = entry.optimizer.options.get("lr")
     if own:
@@ -148,5 +241,19 @@ def _divergence_message(entry: ModelEntry, step: int, per_epoch: int, loss: floa
     else:
         advice = "the learning rate is probably too high: try --set optimizer.lr=<smaller>"
     return (
-        f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}; {advice}"
+        f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}, "
+        f"{_first_non_finite(entry, network, x)}; {advice}"
     )
+
+
+def _first_non_finite(entry: ModelEntry, network: Network, x) -> str:
+    """Where the non-finite values start: a layer's parameters, else a layer's output on the batch."""
+    for name, param in zip(network.param_names, network.params):
+        if not np.isfinite(param.value).all():
+            i = int(name.split(".")[1])
+            return f"first non-finite in the parameters of layer {i} ({entry.layers[i].ref.type}, {name})"
+    for i, layer in enumerate(network.layers):
+        x = layer.forward(x, training=False)
+        if not np.isfinite(x).all():
+            return f"first non-finite in the output of layer {i} ({entry.layers[i].ref.type})"
+    return "every layer's output is finite: the loss itself overflowed"
