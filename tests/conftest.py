@@ -39,6 +39,13 @@ def small_mnist(mnist):
     )
 
 
+@pytest.fixture(autouse=True)
+def runs_env(monkeypatch, tmp_path):
+    """Every test keeps its run directories in its own temporary directory, never in the working tree."""
+    monkeypatch.setenv("ZOO_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
 @pytest.fixture
 def data_env(monkeypatch):
     """Point the loader at the real data through $ZOO_DATA, as CI does."""

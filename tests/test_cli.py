@@ -65,16 +65,6 @@ def test_train_save_then_evaluate_reproduces_accuracy(data_env, tmp_path):
     assert "confusion matrix" in run("evaluate", model).stdout
 
 
-def test_compare_runs_each_entry_with_one_seed(data_env):
-    result = run("compare", "seed-000-*", "seed-002-full-batch-gd", "--set", "train.steps=3", "--json")
-    assert result.exit_code == 0, result.stderr
-    rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows] == ["seed-000-random-sample-sgd", "seed-002-full-batch-gd"]
-    assert all({"test_accuracy", "train_seconds", "params", "name"} <= set(r) for r in rows)
-    table = run("compare", "seed-000-*", *QUICK)
-    assert "test accuracy" in table.stdout and "seed-000-random-sample-sgd" in table.stdout
-
-
 def test_plugins_lists_builtins_with_their_package():
     document = json.loads(run("plugins", "--json").stdout)
     names = {(p["kind"], p["name"]): p["package"] for p in document["plugins"]}

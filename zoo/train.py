@@ -21,9 +21,14 @@ from zoo.splits import Splits, split
 class Interrupted(ZooError):
     """Training stopped on request (Ctrl-C) after step ``step``, a checkpoint having been offered first."""
 
+    exit_code = 130  # as a shell reports a command ended by Ctrl-C
+
     def __init__(self, name: str, step: int, total: int):
-        self.step, self.total = step, total
+        self.name, self.step, self.total = name, step, total
         super().__init__(f"{name}: interrupted after step {step} of {total}")
+
+    def __reduce__(self):  # picklable, to cross from a worker process
+        return type(self), (self.name, self.step, self.total)
 
 
 @attrs.frozen
@@ -39,6 +44,14 @@ class LogRecord:
     val_accuracy: float | None
     seconds: float
 
+    def line(self, label: str) -> str:
+        """One human-readable log line, prefixed with ``label``."""
+        val = "" if self.val_accuracy is None else f"  val loss {self.val_loss:.4f}  val acc {self.val_accuracy:.4f}"
+        return (
+            f"{label}  epoch {self.epoch:6.2f}  step {self.step:7d}  loss {self.loss:.4f}"
+            f"  train acc {self.train_accuracy:.4f}{val}  {self.seconds:7.1f} s"
+        )
+
 
 @attrs.frozen
 class TrainResult:
@@ -47,11 +60,11 @@ class TrainResult:
     name: str
     seed: int
     history: tuple[LogRecord, ...]
-    test_accuracy: float
+    test_accuracy: float | None
     val_accuracy: float | None
     train_seconds: float
     params: int
-    test_predictions: np.ndarray = attrs.field(eq=False, repr=False)
+    test_predictions: np.ndarray | None = attrs.field(eq=False, repr=False)
 
     def summary(self) -> dict:
         return {
@@ -95,12 +108,14 @@ def train(
     on_checkpoint: Callable[[Checkpoint], None] = lambda checkpoint: None,
     resume: Checkpoint | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    test: bool = True,
 ) -> tuple[Network, TrainResult]:
     """Train ``entry`` on ``splits``; ``seed`` (default: the entry's) fixes every random draw.
 
     Every ``checkpoint_every`` steps, and before stopping because ``should_stop()`` turned true
     (checked before each step; then :class:`Interrupted` is raised), the state is handed to
     ``on_checkpoint``. Training from ``resume`` ends bit-identical to a run never stopped.
+    With ``test`` false the test set is not touched (a sweep evaluates only the setting it selects).
     """
     seed = entry.seed_for(seed)
     streams = seeds(seed)
@@ -147,7 +162,8 @@ def train(
     started = time.perf_counter()
     for step in range(first, total):
         if should_stop():
-            on_checkpoint(snapshot(step))
+            if hasattr(optimizer, "state"):
+                on_checkpoint(snapshot(step))
             raise Interrupted(entry.name, step, total)
         if step % per_epoch == 0:
             optimizer.start_epoch(step // per_epoch)
@@ -179,12 +195,12 @@ def train(
             started = time.perf_counter()
         if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
             on_checkpoint(snapshot(step + 1))
-    predictions = predict(network, splits.test_images)
+    predictions = predict(network, splits.test_images) if test else None
     result = TrainResult(
         name=entry.name,
         seed=seed,
         history=tuple(progress.history),
-        test_accuracy=float(np.mean(predictions == splits.test_labels)),
+        test_accuracy=float(np.mean(predictions == splits.test_labels)) if test else None,
         val_accuracy=progress.history[-1].val_accuracy,
         train_seconds=progress.seconds,
         params=sum(p.value.size for p in network.params),

@@ -32,6 +32,9 @@ SetOption = Annotated[
     typer.Option("--set", help="Override a key of the entry, e.g. train.epochs=3 or layers.2.rate=0.3."),
 ]
 SeedOption = Annotated[Optional[int], typer.Option(min=0, help="Random seed (default: the entry's train.seed).")]
+RunsDirOption = Annotated[
+    Optional[Path], typer.Option(help="Directory of run directories (default: $ZOO_RUNS, else ./runs).")
+]
 DataDirOption = Annotated[
     Optional[Path], typer.Option(help="Directory holding the dataset files (searched before $ZOO_DATA and the cache).")
 ]
@@ -53,25 +56,30 @@ def options(
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *plugin]))
 
 
-def command(*args, **kwargs):
-    """``app.command`` whose errors from user input print one line instead of a traceback."""
+def friendly(function):
+    """Make ``function``'s errors from user input print one line instead of a traceback.
 
-    def decorate(function):
-        @functools.wraps(function)
-        def wrapper(*a, **k):
-            try:
-                return function(*a, **k)
-            except ZooError as error:
-                message = "; ".join([str(error), *getattr(error, "__notes__", ())])
-                err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
-            except KeyboardInterrupt:
-                err.print("interrupted", highlight=False)
-                raise typer.Exit(130) from None
+    A :class:`ZooError` exits with its ``exit_code`` (1 unless it says otherwise), Ctrl-C with 130.
+    """
 
-        return app.command(*args, **kwargs)(wrapper)
+    @functools.wraps(function)
+    def wrapper(*a, **k):
+        try:
+            return function(*a, **k)
+        except ZooError as error:
+            message = "; ".join([str(error), *getattr(error, "__notes__", ())])
+            err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(getattr(error, "exit_code", 1)) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", highlight=False)
+            raise typer.Exit(130) from None
 
-    return decorate
+    return wrapper
+
+
+def command(*args, on: typer.Typer = app, **kwargs):
+    """``on.command`` (default: the app's) for a :func:`friendly` function."""
+    return lambda function: on.command(*args, **kwargs)(friendly(function))
 
 
 def columns(header: list[str], rows: list[list[str]]) -> str:

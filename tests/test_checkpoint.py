@@ -1,0 +1,202 @@
+"""Checkpoint and resume, and Ctrl-C: resumed runs end bit-identical to uninterrupted ones, and a real
+SIGINT to a real training process leaves a consistent, resumable run directory."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import assert_same_arrays
+from typer.testing import CliRunner
+
+import zoo
+from zoo import checkpoint as checkpoints
+from zoo import modelfile
+from zoo.cli import app
+from zoo.errors import ConfigError
+from zoo.plugins import build_catalog, load_plugins
+from zoo.registry import load_entry
+from zoo.runs import list_runs
+from zoo.train import Interrupted, train
+
+# Dropout, augmentation (its own generator), Nesterov momentum and Adam: every kind of state a run carries.
+CASES = {
+    "dropout-augment-sgd": ("tuned-784-100-200-200-10-dropout-augment", ["train.steps=60", "train.log_every=25"]),
+    "adam": ("tuned-784-10-10-adam", ["train.steps=90", "train.log_every=40"]),
+    "random-sample": ("seed-000-random-sample-sgd", ["train.steps=50", "train.log_every=20"]),
+}
+
+
+@pytest.mark.parametrize("stop_at", [1, 37])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_resuming_from_a_checkpoint_is_bit_identical(case, stop_at, catalog, small_mnist, tmp_path):
+    name, overrides = CASES[case]
+    entry = load_entry(name, catalog, overrides)
+    whole, whole_result = train(entry, small_mnist, catalog, seed=3)
+
+    saved = []
+    steps = iter(range(10**6))
+    with pytest.raises(Interrupted) as stopped:
+        train(
+            entry,
+            small_mnist,
+            catalog,
+            seed=3,
+            on_checkpoint=saved.append,
+            should_stop=lambda: next(steps) >= stop_at,
+        )
+    assert stopped.value.step == stop_at and saved[-1].step == stop_at
+    checkpoints.save(tmp_path / "c.npz", saved[-1])  # through the file, as a real resume goes
+    resumed, resumed_result = train(entry, small_mnist, catalog, seed=3, resume=checkpoints.load(tmp_path / "c.npz"))
+
+    assert_same_arrays(whole.state(), resumed.state())
+    fields = lambda r: (r.step, r.loss, r.train_accuracy, r.val_loss, r.val_accuracy)  # noqa: E731  (not seconds)
+    assert list(map(fields, resumed_result.history)) == list(map(fields, whole_result.history))
+    assert resumed_result.test_accuracy == whole_result.test_accuracy
+
+
+def test_periodic_checkpoints_every_n_steps(catalog, small_mnist):
+    entry = load_entry("seed-000-random-sample-sgd", catalog, ["train.steps=50"])
+    saved = []
+    train(entry, small_mnist, catalog, checkpoint_every=20, on_checkpoint=saved.append)
+    assert [c.step for c in saved] == [20, 40]  # none at the end: the model file is the final state
+
+
+class PlainStep:
+    """A third-party optimizer written before checkpoints existed: no state()/load_state()."""
+
+    def __init__(self, lr=0.1):
+        self.lr = lr
+
+    def setup(self, params):
+        pass
+
+    def start_epoch(self, epoch):
+        pass
+
+    def step(self, params):
+        for p in params:
+            p.value -= p.grad * p.grad.dtype.type(self.lr)
+
+
+class PlainStepPlugin:
+    @zoo.hookimpl
+    def register_optimizers(self, register):
+        register("plain_step", PlainStep)
+
+
+def test_an_optimizer_without_state_methods_cannot_checkpoint_but_still_trains(small_mnist):
+    catalog = build_catalog(load_plugins([PlainStepPlugin()]))
+    entry = load_entry("seed-000-random-sample-sgd", catalog, ["train.steps=5", "optimizer.type=plain_step"])
+    with pytest.raises(ConfigError, match="optimizer 'plain_step' cannot be checkpointed: it has no state"):
+        train(entry, small_mnist, catalog, checkpoint_every=2)
+    with pytest.raises(Interrupted):  # Ctrl-C still stops it cleanly, without a checkpoint
+        train(entry, small_mnist, catalog, should_stop=lambda: True, on_checkpoint=pytest.fail)
+    assert train(entry, small_mnist, catalog)[1].history
+
+
+def test_a_checkpoint_that_does_not_fit_the_network_is_refused(catalog, small_mnist):
+    small = load_entry("seed-000-random-sample-sgd", catalog, ["train.steps=3"])
+    saved = []
+    train(small, small_mnist, catalog, checkpoint_every=2, on_checkpoint=saved.append)
+    other = load_entry("tuned-784-512-10-dropout", catalog, ["train.steps=3"])
+    with pytest.raises(checkpoints.CheckpointError, match="does not match"):
+        train(other, small_mnist, catalog, resume=saved[0])
+
+
+def test_a_foreign_or_truncated_checkpoint_file_is_refused(tmp_path):
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(b"PK\x03\x04" + b"\0" * 20)
+    for path in (foreign, truncated, tmp_path / "missing.npz"):
+        with pytest.raises(checkpoints.CheckpointError, match="not a usable checkpoint"):
+            checkpoints.load(path)
+
+
+# --- the real thing: a training process, a real SIGINT, a resume through the CLI -------------------------
+
+ENTRY = "tuned-784-512-10-dropout"
+OVERRIDES = ["--set", "train.steps=400", "--set", "train.log_every=10", "--set", "batches.size=32"]
+
+
+def _start(runs, data_env):
+    env = os.environ | {"ZOO_DATA": str(data_env), "ZOO_RUNS": str(runs)}
+    command = [sys.executable, "-m", "zoo", "train", ENTRY, *OVERRIDES]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_metrics(runs, process, lines=1, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        found = list(runs.glob("*/metrics.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= lines:
+            return found[0].parent
+        time.sleep(0.05)
+    raise AssertionError("training never logged")
+
+
+def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(tmp_path, data_env, monkeypatch):
+    runs = tmp_path / "runs"
+    process = _start(runs, data_env)
+    run = _wait_for_metrics(runs, process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith("error: ") and "interrupted after step" in message
+    assert f"zoo train --resume {run.name}" in message
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted" and (run / "checkpoint.npz").is_file()
+    assert not list(run.glob(".*.tmp"))  # no half-written file left behind
+
+    monkeypatch.setenv("ZOO_RUNS", str(runs))
+    runner = CliRunner()
+    resumed = runner.invoke(app, ["train", "--resume", run.name, "--json"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    whole = runner.invoke(app, ["train", ENTRY, *OVERRIDES, "--json"])
+    assert whole.exit_code == 0, whole.stderr
+    catalog_free = {}
+    for key, result in (("resumed", resumed), ("whole", whole)):
+        path = runs / json.loads(result.stdout)["run"] / "model.npz"
+        with np.load(path, allow_pickle=False) as archive:
+            catalog_free[key] = {k: archive[k] for k in archive.files if k != modelfile.META_KEY}
+    assert_same_arrays(catalog_free["resumed"], catalog_free["whole"])
+    resumed_log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed_log] == list(range(10, 401, 10))  # no line lost or repeated
+
+
+def test_a_second_ctrl_c_stops_at_once_and_leaves_a_consistent_directory(tmp_path, data_env):
+    runs = tmp_path / "runs"
+    process = _start(runs, data_env)
+    run = _wait_for_metrics(runs, process)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert not list(run.glob(".*.tmp"))
+    assert [r["status"] for r in list_runs(runs)] == ["interrupted"]
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, data_env, monkeypatch):
+    monkeypatch.setenv("ZOO_RUNS", str(tmp_path))
+    runner = CliRunner()
+    done = runner.invoke(app, ["train", "seed-000-random-sample-sgd", "--set", "train.steps=3", "--json"])
+    run = json.loads(done.stdout)["run"]
+    for args, expected in [
+        (["train", "--resume", run], "already completed"),
+        (["train", "--resume", "nope"], "no run 'nope'"),
+        (["train"], "give an entry to train, or --resume RUN"),
+        (["train", "--resume", run, "--seed", "3"], "--resume continues a run exactly as it started"),
+    ]:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and expected in result.stderr, (args, result.stderr)

@@ -1,0 +1,179 @@
+"""One training run end to end, recorded in a run directory: what ``train``, ``compare`` and
+``sweep`` (in this process or in workers) all do for each thing they train."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from zoo import modelfile
+from zoo.catalog import Catalog
+from zoo.checkpoint import Checkpoint
+from zoo.checkpoint import load as load_checkpoint
+from zoo.config import ModelEntry
+from zoo.errors import ZooError
+from zoo.evaluate import predict
+from zoo.plugins import default_catalog
+from zoo.registry import load_entry
+from zoo.runs import Run, RunError, find_run, read_run, runs_root
+from zoo.splits import Splits
+from zoo.train import Interrupted, LogRecord, load_splits, train
+
+
+@attrs.frozen
+class Trial:
+    """What to train: an entry (name or ``.toml`` path), overrides, a seed, and sweep settings to record."""
+
+    entry: str
+    overrides: tuple[str, ...] = ()
+    seed: int | None = None
+    settings: dict[str, Any] = attrs.field(factory=dict, hash=False)
+    group: str | None = None
+    test: bool = True
+    """False in sweeps: the test set is touched only for the setting finally selected."""
+
+
+@attrs.frozen
+class Options:
+    """Where and how trials run; the same for every trial of a command."""
+
+    runs_dir: Path
+    data_dir: Path | None = None
+    checkpoint_every: int = 0
+
+
+def run_trial(
+    trial: Trial,
+    options: Options,
+    *,
+    on_log: Callable[[LogRecord], None] = lambda record: None,
+    on_step: Callable[[int, int], None] = lambda step, total: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_start: Callable[[Run], None] = lambda run: None,
+) -> dict[str, Any]:
+    """Train ``trial`` into a new run directory; its summary, with ``run`` (the id) and ``settings``."""
+    catalog = default_catalog()
+    entry = load_entry(trial.entry, catalog, list(trial.overrides))
+    seed = entry.seed_for(trial.seed)
+    splits = load_splits(entry, catalog, seed, options.data_dir)
+    run = Run.create(
+        runs_root(options.runs_dir),
+        entry,
+        catalog,
+        seed=seed,
+        overrides=list(trial.overrides),
+        classes=list(splits.classes),
+        settings=trial.settings,
+        group=trial.group,
+    )
+    on_start(run)
+    return _execute(run, entry, splits, catalog, seed, options, None, trial.test, on_log, on_step, should_stop)
+
+
+def resume_trial(
+    run_id: str,
+    options: Options,
+    *,
+    on_log: Callable[[LogRecord], None] = lambda record: None,
+    on_step: Callable[[int, int], None] = lambda step, total: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
+    """Continue the run ``run_id`` from its checkpoint, in its own directory."""
+    path = find_run(run_id, options.runs_dir)
+    info = read_run(path)
+    if "runs" in info:
+        raise RunError(f"{path.name} is a group of runs; resume one of them: {', '.join(info['runs'])}")
+    run = Run(path, info)
+    if info["status"] == "completed":
+        raise RunError(f"run {path.name} already completed")
+    if not run.checkpoint_path.is_file():
+        raise RunError(
+            f"run {path.name} has no checkpoint to resume from "
+            "(train with --checkpoint-every N, or stop it with Ctrl-C, to get one)"
+        )
+    catalog = default_catalog()
+    entry = ModelEntry.from_table(info["name"], info["entry"], f"{path / 'run.json'}: entry", catalog)
+    checkpoint = load_checkpoint(run.checkpoint_path)
+    splits = load_splits(entry, catalog, info["seed"], options.data_dir)
+    run.rewrite_log(checkpoint.progress["history"])
+    run.update(status="running", error=None, finished=None)
+    test = bool(info.get("test", True))
+    return _execute(run, entry, splits, catalog, info["seed"], options, checkpoint, test, on_log, on_step, should_stop)
+
+
+def _execute(
+    run: Run,
+    entry: ModelEntry,
+    splits: Splits,
+    catalog: Catalog,
+    seed: int,
+    options: Options,
+    resume: Checkpoint | None,
+    test: bool,
+    on_log: Callable[[LogRecord], None],
+    on_step: Callable[[int, int], None],
+    should_stop: Callable[[], bool],
+) -> dict[str, Any]:
+    """Train, recording everything in ``run``; whatever happens, run.json ends with an honest status."""
+
+    def log(record: LogRecord) -> None:
+        run.log(attrs.asdict(record))
+        on_log(record)
+
+    run.update(test=test)
+    try:
+        network, result = train(
+            entry,
+            splits,
+            catalog,
+            seed,
+            on_log=log,
+            on_step=on_step,
+            checkpoint_every=options.checkpoint_every,
+            on_checkpoint=run.save_checkpoint,
+            resume=resume,
+            should_stop=should_stop,
+            test=test,
+        )
+    except Interrupted as error:
+        run.finish("interrupted", error=str(error))
+        if run.checkpoint_path.is_file():
+            error.add_note(f"checkpoint in {run.path}; continue with: zoo train --resume {run.info['id']}")
+        raise
+    except ZooError as error:
+        run.finish("failed", error=str(error))
+        raise
+    except BaseException as error:  # a second Ctrl-C, or a bug: the run must not stay "running"
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        run.finish(status, error=f"{type(error).__name__}: {error}")
+        raise
+    meta = {"seed": result.seed, "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds}
+    modelfile.save(
+        run.path / "model.npz", network, entry, in_features=splits.in_features, n_classes=len(splits.classes), meta=meta
+    )
+    if result.test_predictions is not None:
+        run.save_predictions(result.test_predictions)
+    metrics = {
+        "test_accuracy": result.test_accuracy,
+        "val_accuracy": result.val_accuracy,
+        "train_seconds": result.train_seconds,
+        "params": result.params,
+    }
+    run.finish("completed", metrics=metrics)
+    run.checkpoint_path.unlink(missing_ok=True)  # the model file supersedes it
+    return result.summary() | {"run": run.info["id"], "settings": run.info["settings"]}
+
+
+def evaluate_on_test(path: Path, data_dir: Path | None = None) -> float:
+    """Evaluate the completed run ``path`` on its test set, recording the accuracy and predictions in it."""
+    catalog = default_catalog()
+    run = Run(path, read_run(path))
+    network, entry, _ = modelfile.load(path / "model.npz", catalog)
+    data = load_splits(entry, catalog, run.info["seed"], data_dir)
+    predictions = predict(network, data.test_images)
+    accuracy = float(np.mean(predictions == data.test_labels))
+    run.save_predictions(predictions)
+    run.update(metrics=run.info["metrics"] | {"test_accuracy": accuracy}, test=True)
+    return accuracy
