@@ -16,7 +16,7 @@ from zoo.cli import app
 from zoo.errors import ConfigError
 from zoo.plugins import default_catalog
 from zoo.runs import list_runs, read_run, runs_root
-from zoo.sweep import parse_grid, select, settings_grid, summarise
+from zoo.sweep import overrides_for, parse_grid, select, settings_grid, summarise
 
 runner = CliRunner()
 ADAM = "tuned-784-10-10-adam"  # has a validation split
@@ -36,6 +36,12 @@ def test_grid_parsing_and_combinations():
         {"layers.2.rate": 0.5, "optimizer.type": "sgd"},
         {"layers.2.rate": 0.5, "optimizer.type": "adam"},
     ]
+    tied = parse_grid(["layers.2.rate+layers.5.rate=0.1,0.2"])
+    assert [overrides_for(setting) for setting in settings_grid(tied)] == [
+        ("layers.2.rate=0.1", "layers.5.rate=0.1"),
+        ("layers.2.rate=0.2", "layers.5.rate=0.2"),
+    ]
+    assert overrides_for({"optimizer.type": "sgd", "x": True}) == ('optimizer.type="sgd"', "x=true")
     for bad in (["rate"], ["a.b="], ["a=1", "a=2"]):
         with pytest.raises(ConfigError, match="--grid"):
             parse_grid(bad)

@@ -72,7 +72,9 @@ def test_first_layer_trains_unless_its_own_learning_rate_is_tiny(catalog, small_
 
 def test_divergence_stops_with_step_and_learning_rate(catalog, small_mnist):
     entry = load_entry("seed-004-online-sgd", catalog, ["optimizer.lr=1e30", "train.steps=50"])
-    with pytest.raises(DivergenceError, match=r"diverged at step \d+ .*learning rate 1e\+30"):
+    with pytest.raises(
+        DivergenceError, match=r"diverged at step \d+ .*first non-finite in the .* of layer \d .*learning rate 1e\+30"
+    ):
         train(entry, small_mnist, catalog)
 
 

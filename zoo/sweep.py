@@ -15,7 +15,10 @@ from zoo.trial import Trial
 
 
 def parse_grid(axes: list[str]) -> list[tuple[str, list[Any]]]:
-    """``["layers.2.rate=0.0,0.1"]`` -> ``[("layers.2.rate", [0.0, 0.1])]``; values are read as TOML."""
+    """``["layers.2.rate=0.0,0.1"]`` -> ``[("layers.2.rate", [0.0, 0.1])]``; values are read as TOML.
+
+    Keys joined by ``+`` move together: ``layers.2.rate+layers.5.rate=0.1,0.2`` sets both to each value.
+    """
     grid = []
     for axis in axes:
         key, sep, values = axis.partition("=")
@@ -35,10 +38,15 @@ def settings_grid(grid: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(values for _, values in grid))]
 
 
-def override(key: str, value: Any) -> str:
-    """A ``--set`` override for ``key = value`` (strings quoted as TOML)."""
-    text = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else repr(value)
-    return f"{key}={text}"
+def overrides_for(setting: dict[str, Any]) -> tuple[str, ...]:
+    """``--set`` overrides for a setting (strings quoted as TOML; ``a+b`` keys set each of ``a`` and ``b``)."""
+    overrides = []
+    for keys, value in setting.items():
+        text = (
+            f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else repr(value)
+        )
+        overrides += [f"{key}={text}" for key in keys.split("+")]
+    return tuple(overrides)
 
 
 def sweep_trials(
@@ -48,7 +56,7 @@ def sweep_trials(
     return [
         Trial(
             entry,
-            tuple(overrides) + tuple(override(k, v) for k, v in setting.items()),
+            tuple(overrides) + overrides_for(setting),
             seed + r,
             setting,
             group,
