@@ -15,6 +15,7 @@ BRIEF = {
     "seed-002-full-batch-gd": ["train.steps=100"],
     "seed-003-minibatch-per-layer-lr": ["train.epochs=8"],  # its N(0, 0.01²) init starts slowly
     "seed-004-online-sgd": ["train.epochs=1"],
+    "study-003-dropout": ["train.epochs=8"],  # seed 003's slow start, with dropout
 }
 
 
