@@ -8,6 +8,8 @@ all become one line naming the file and the key path: a :class:`ConfigError`, or
 
 import copy
 import inspect
+import math
+import sys
 import tomllib
 from typing import Any
 
@@ -186,7 +188,8 @@ def apply_overrides(table: dict[str, Any], overrides: list[str]) -> dict[str, An
             parent[int(leaf)] = _parse_value(text)
         elif isinstance(parent, dict):
             parent[leaf] = _parse_value(text)
-            parent.pop(ALTERNATIVES.get(path.strip(), ""), None)
+            if path.strip() in ALTERNATIVES:
+                parent.pop(ALTERNATIVES[path.strip()], None)
         else:
             raise ConfigError(f"--set {override!r}: {'.'.join(keys[:-1])} is a value, not a table")
     return table
@@ -194,7 +197,8 @@ def apply_overrides(table: dict[str, Any], overrides: list[str]) -> dict[str, An
 
 def _step(container: Any, key: str, where: str, override: str) -> Any:
     if isinstance(container, list):
-        if not key.isdigit() or int(key) >= len(container):
+        # isdigit alone accepts '²', which int() does not
+        if not (key.isascii() and key.isdigit()) or int(key) >= len(container):
             raise ConfigError(f"--set {override!r}: {where}: no such index (there are {len(container)})")
         return container[int(key)]
     if isinstance(container, dict):
@@ -203,10 +207,12 @@ def _step(container: Any, key: str, where: str, override: str) -> Any:
 
 
 def _parse_value(text: str) -> Any:
+    """``text`` as one TOML value, else as a string (so ``1\\nx = 2`` is a string, not 1 with x dropped)."""
     try:
-        return tomllib.loads(f"v = {text.strip()}")["v"]
+        parsed = tomllib.loads(f"v = {text.strip()}")
     except tomllib.TOMLDecodeError:
         return text.strip()
+    return parsed["v"] if parsed.keys() == {"v"} else text.strip()
 
 
 _TYPE_NAMES = {
@@ -242,6 +248,8 @@ class _Checker:
             return default
         value = table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > sys.float_info.max:  # TOML integers have no size limit
+                raise self.fail(path, f"expected a finite number, got {value!r}")
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.fail(path, f"expected {_TYPE_NAMES[kind]}, got {value!r}")
@@ -265,8 +273,9 @@ class _Checker:
 
     def positive(self, table: dict, key: str, where: str, kind: type = int, **kw):
         value = self.value(table, key, kind, where, **kw)
-        if value is not None and value <= 0:
-            raise self.fail(_join(where, key), f"must be > 0, got {value!r}")
+        if value is not None and (value <= 0 or (kind is float and not math.isfinite(value))):  # nan <= 0 is false
+            what = "a finite number" if kind is float else "an integer"
+            raise self.fail(_join(where, key), f"must be {what} > 0, got {value!r}")
         return value
 
     def non_negative(self, table: dict, key: str, where: str) -> int:

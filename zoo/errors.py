@@ -23,7 +23,14 @@ def one_line(error: BaseException) -> str:
 
 
 class ZooError(Exception):
-    """Base of every error caused by input (configs, files, names), not by a bug in zoo."""
+    """Base of every error caused by input (configs, files, names), not by a bug in zoo.
+
+    Its text is always one line: a line break that came in with user input (a TOML key
+    such as ``"a\\nb"``) is shown as a space, so the CLI's ``error:`` line stays one line.
+    """
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().splitlines())
 
 
 class ConfigError(ZooError):
@@ -65,6 +72,3 @@ class UnknownNameError(ZooError, LookupError):
         if self.available:
             text += " (available: " + ", ".join(self.available) + ")"
         return text
-
-    def __str__(self) -> str:
-        return self._message()

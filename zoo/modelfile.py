@@ -2,13 +2,14 @@
 
 Layout: one array per parameter (``layers.0.W``, ...) and ``__zoo__``, a uint8 array
 holding UTF-8 JSON with the format name and version, the entry's TOML table, the seed
-and the metrics. Loading uses ``allow_pickle=False`` and checks every array's name,
-shape and dtype against the network the stored entry builds.
+and the metrics. Loading reads each array itself (:func:`read_arrays`: no pickles, and no
+size taken from a header before it is checked against the file), then checks every
+array's name, shape and dtype against the network the stored entry builds.
 """
 
 import json
+import math
 import os
-import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import zoo
+from zoo.atomic import write_atomic
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
 from zoo.errors import ModelFileError, ZooError, one_line
@@ -52,19 +54,7 @@ def save(
     arrays = dict(network.state())
     arrays[META_KEY] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        # O_EXCL: never write through someone else's file; mode 0o666 less the umask, like any new file.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(descriptor, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: np.savez(f, **arrays))
     except OSError as error:
         raise ModelFileError(f"{path}: cannot write model file: {one_line(error)}") from None
     return path
@@ -83,15 +73,9 @@ def check_writable(path: str | os.PathLike) -> None:
 def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry, dict[str, Any]]:
     """Read a model file; anything but a well-formed zoo model file is refused with a ModelFileError."""
     path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: not a zoo model file (not an .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise ModelFileError(f"{path}: not a readable zoo model file ({one_line(error)})") from None
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    arrays = read_arrays(path)
     header = _header(path, arrays.pop(META_KEY, None))
     try:
         entry = ModelEntry.from_table(header["name"], header["entry"], f"{path} (stored entry)", catalog)
@@ -113,12 +97,70 @@ def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry
     return network, entry, header["meta"]
 
 
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` as ``np.savez`` writes it, never unpickled, never allocated from an unchecked size.
+
+    Each member must be an uncompressed, unencrypted ``.npy`` of plain numbers whose header
+    claims exactly the bytes the member holds, and its CRC-32 must match: anything else is a
+    ModelFileError, raised before any array is allocated. The arrays are read-only.
+    """
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a zoo model file (not an .npz archive, or truncated)")
+    try:
+        size = path.stat().st_size
+        arrays = {}
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if name in arrays:
+                    raise ModelFileError(f"{path}: array {name} is stored twice")
+                arrays[name] = _read_member(archive, info, f"{path}: array {name}", size)
+        return arrays
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    # What zipfile and numpy's .npy header reader raise on damaged input (UnicodeDecodeError is a ValueError;
+    # NotImplementedError is zipfile's answer to a feature or version it cannot read).
+    except (OSError, EOFError, ValueError, NotImplementedError, zipfile.BadZipFile, zipfile.LargeZipFile) as error:
+        raise ModelFileError(f"{path}: not a readable zoo model file ({one_line(error)})") from None
+
+
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_ENCRYPTED_OR_PATCHED = 0x1 | 0x20 | 0x40
+"""ZIP flag bits zipfile cannot read without a password, or at all."""
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, archive_size: int) -> np.ndarray:
+    if not info.filename.endswith(".npy"):
+        raise ModelFileError(f"{where}: not a zoo model file (member {info.filename!r} is not an .npy array)")
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & _ENCRYPTED_OR_PATCHED:
+        raise ModelFileError(f"{where}: compressed or encrypted, but zoo model files hold plain arrays")
+    if info.file_size > archive_size:
+        raise ModelFileError(f"{where}: claims {info.file_size} bytes, more than the whole file holds")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in _NPY_HEADERS:
+            raise ModelFileError(f"{where}: unsupported .npy format version {version}")
+        shape, fortran_order, dtype = _NPY_HEADERS[version](member)
+        if dtype.hasobject:
+            raise ModelFileError(f"{where}: holds Python objects, which only unpickling could read; refused")
+        if dtype.kind not in "biufc":
+            raise ModelFileError(f"{where}: holds {dtype}, not plain numbers")
+        data_size = info.file_size - member.tell()
+        if min(shape, default=0) < 0 or math.prod(shape) * dtype.itemsize != data_size:
+            raise ModelFileError(f"{where}: its header claims shape {shape} of {dtype} but it holds {data_size} bytes")
+        data = member.read()  # to the end, so zipfile checks the CRC-32
+    if len(data) != data_size:
+        raise ModelFileError(f"{where}: truncated ({len(data)} of {data_size} bytes)")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
 def _header(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(f"{path}: not a zoo model file (no {META_KEY} metadata)")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # RecursionError: [[[[...
         raise ModelFileError(f"{path}: corrupt metadata ({one_line(error)})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a zoo model file")

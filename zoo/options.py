@@ -18,11 +18,19 @@ def number(integer: bool = False, **bounds: float):
     what = ("an integer" if integer else "a finite number") + (f" {limits}" if limits else "")
 
     def validate(instance, attribute, value):
-        ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, kinds) and not isinstance(value, bool) and _finite(value)
         if not ok or not all(_BOUNDS[k][0](value, v) for k, v in bounds.items()):
             raise ValueError(f"{attribute.name!r} must be {what}, got {value!r}")
 
     return validate
+
+
+def _finite(value: int | float) -> bool:
+    """Finite as a float: TOML and JSON integers have no size limit, and one beyond a float's range is refused."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def optional_number(integer: bool = False, **bounds: float):
