@@ -7,7 +7,6 @@ replayed from the seed, which reproduces it exactly for any seeded schedule.
 """
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import attrs
 import numpy as np
 
 from zoo.atomic import write_atomic
-from zoo.errors import ZooError, one_line
+from zoo.errors import ModelFileError, ZooError, one_line
+from zoo.modelfile import read_arrays
 
 FORMAT = "zoo-checkpoint"
 FORMAT_VERSION = 1
@@ -59,8 +59,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
 def load(path: str | Path) -> Checkpoint:
     """The checkpoint in ``path``; anything unreadable, foreign or pickled is a CheckpointError."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = read_arrays(path)  # the model files' reader: no pickle, no allocation from an unchecked size
         header = json.loads(arrays.pop(HEADER_KEY).tobytes().decode("utf-8"))
         if header.get("format") != FORMAT:
             raise ValueError("not a zoo checkpoint")
@@ -73,5 +72,7 @@ def load(path: str | Path) -> Checkpoint:
             rngs=header["rngs"],
             progress=header["progress"],
         )
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+    except ModelFileError as error:
+        raise CheckpointError(f"not a usable checkpoint: {error}") from None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
         raise CheckpointError(f"{path}: not a usable checkpoint: {one_line(error)}") from None

@@ -5,7 +5,7 @@ import numpy as np
 
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, create
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, one_line
 from zoo.layers import Layer, Param
 
 
@@ -53,7 +53,10 @@ def build_network(
     for i, (spec, child) in enumerate(zip(entry.layers, seed.spawn(len(entry.layers)))):
         layer = create(spec.ref, catalog)
         rngs.append(np.random.default_rng(child))
-        widths.append(layer.build(widths[-1], dtype, rngs[-1]))
+        try:
+            widths.append(layer.build(widths[-1], dtype, rngs[-1]))
+        except (MemoryError, ValueError) as error:  # numpy's answer to a width too large to allocate
+            raise ConfigError(f"{spec.ref.where}: cannot build this layer: {one_line(error)}") from None
         for param in layer.params():
             param.lr = spec.lr
             params.append(param)

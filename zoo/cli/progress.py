@@ -20,6 +20,7 @@ def training_progress(label: str) -> Iterator[tuple[Callable[[LogRecord], None],
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # off a terminal the bar would leave a blank line behind
     ) as progress:
         task = progress.add_task(label, total=None)
 
