@@ -9,7 +9,7 @@ import pytest
 from zoo.plugins import default_catalog
 from zoo.splits import Splits
 
-DATA = Path(os.environ.get("ZOO_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ.get("ZOO_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")
