@@ -116,18 +116,25 @@ class ThrowawayVenv:
     def install(self, *targets: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
         """Install ``targets`` (project directories, wheels, requirement strings) without their dependencies.
 
-        A directory is copied to a scratch folder first, so building it leaves no
-        ``build/`` or ``*.egg-info`` behind in the source tree.
+        A directory is copied to a scratch folder and built into a wheel by the current
+        interpreter, so the build leaves no ``build/`` or ``*.egg-info`` in the source tree,
+        and its isolated build environment gets the backend the project asks for: inside this
+        venv, the borrowed site-packages (an older setuptools, say) would shadow it.
         """
         scratch = Path(tempfile.mkdtemp(prefix="src-", dir=self.path))
         resolved = []
-        for target in targets:
-            if Path(target).is_dir():
-                copy = scratch / Path(target).resolve().name
-                shutil.copytree(target, copy, ignore=_COPY_IGNORE)
-                target = copy
-            resolved.append(target)
         try:
+            for target in targets:
+                if Path(target).is_dir():
+                    copy = scratch / Path(target).resolve().name
+                    shutil.copytree(target, copy, ignore=_COPY_IGNORE)
+                    wheels = scratch / "wheels" / copy.name
+                    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, copy]
+                    built = subprocess.run([str(c) for c in command], capture_output=True, text=True)
+                    if built.returncode:
+                        raise RuntimeError(f"building {target} failed:\n{built.stdout}\n{built.stderr}")
+                    target = next(wheels.glob("*.whl"))
+                resolved.append(target)
             return self.pip("install", "--no-deps", *resolved)
         finally:
             shutil.rmtree(scratch)
