@@ -185,9 +185,9 @@ def apply_overrides(table: dict[str, Any], overrides: list[str]) -> dict[str, An
         leaf = keys[-1]
         if isinstance(parent, list):
             _step(parent, leaf, path, override)
-            parent[int(leaf)] = _parse_value(text)
+            parent[int(leaf)] = parse_value(text)
         elif isinstance(parent, dict):
-            parent[leaf] = _parse_value(text)
+            parent[leaf] = parse_value(text)
             if path.strip() in ALTERNATIVES:
                 parent.pop(ALTERNATIVES[path.strip()], None)
         else:
@@ -206,7 +206,7 @@ def _step(container: Any, key: str, where: str, override: str) -> Any:
     raise ConfigError(f"--set {override!r}: {where} is a value, not a table")
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """``text`` as one TOML value, else as a string (so ``1\\nx = 2`` is a string, not 1 with x dropped)."""
     try:
         parsed = tomllib.loads(f"v = {text.strip()}")

@@ -9,7 +9,7 @@ import itertools
 import statistics
 from typing import Any
 
-from zoo.config import _parse_value as parse_value
+from zoo.config import parse_value
 from zoo.errors import ConfigError
 from zoo.trial import Trial
 
