@@ -4,7 +4,8 @@ Every kind of bad entry or override is in test_faults_config.py.
 """
 
 from zoo.config import ModelEntry, apply_overrides, parse_toml
-from zoo.registry import list_entries, load_entry
+from zoo.errors import ZooError
+from zoo.registry import load_entry, survey_entries
 
 MINIMAL = """
 description = "test entry"
@@ -37,17 +38,24 @@ def test_minimal_entry_loads_with_defaults(catalog):
     assert entry.layers[0].ref.type == "dense" and entry.layers[0].ref.options == {"units": 10}
 
 
+def entries(catalog):
+    """Every built-in entry, validated; none may be broken."""
+    surveyed = survey_entries(catalog)
+    assert not [(name, entry) for name, entry in surveyed if isinstance(entry, ZooError)]
+    return [entry for _, entry in surveyed]
+
+
 def test_every_registry_entry_loads(catalog):
-    entries = list_entries(catalog)
-    names = {e.name for e in entries}
+    entries_ = entries(catalog)
+    names = {e.name for e in entries_}
     assert {f"seed-00{i}" for i in range(5)} <= {n[:8] for n in names}
-    assert all(e.description for e in entries)
+    assert all(e.description for e in entries_)
 
 
 def test_seed_entries_are_named_and_tagged(catalog):
-    seeds = [e for e in list_entries(catalog) if "seed" in e.tags]
+    seeds = [e for e in entries(catalog) if "seed" in e.tags]
     assert sorted(e.name[:8] for e in seeds) == [f"seed-00{i}" for i in range(5)]
-    tuned = [e.architecture for e in list_entries(catalog) if "tuned" in e.tags]
+    tuned = [e.architecture for e in entries(catalog) if "tuned" in e.tags]
     assert [784, 10, 10] in tuned and [784, 512, 10] in tuned and [784, 100, 200, 200, 10] in tuned
 
 

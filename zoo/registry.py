@@ -55,12 +55,6 @@ def matching(names: list[str], pattern: str) -> list[str]:
     return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
-def list_entries(catalog: Catalog, pattern: str | None = None) -> list[ModelEntry]:
-    """Every registered entry whose name matches the wildcard ``pattern``, validated; raises on a broken one."""
-    names = catalog.names("model")
-    return [load_entry(n, catalog) for n in (matching(names, pattern) if pattern else names)]
-
-
 def survey_entries(catalog: Catalog, pattern: str | None = None) -> list[tuple[str, ModelEntry | ZooError]]:
     """``(name, entry)`` for every registered entry matching the wildcard ``pattern``, validated; a broken entry
     (invalid, or claimed by two sources) is its error instead, so one bad entry never hides the others."""

@@ -28,7 +28,6 @@ from zoo.config import ModelEntry, PluginRef, resolved
 from zoo.errors import ZooError, did_you_mean, one_line
 
 RUNS_ENV = "ZOO_RUNS"
-STATUSES = ("running", "completed", "interrupted", "failed")
 
 
 class RunError(ZooError):
