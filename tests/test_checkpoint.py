@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from conftest import assert_same_arrays
+from test_conformance import PlainSGD
 from typer.testing import CliRunner
 
 import zoo
@@ -66,27 +67,10 @@ def test_periodic_checkpoints_every_n_steps(catalog, small_mnist):
     assert [c.step for c in saved] == [20, 40]  # none at the end: the model file is the final state
 
 
-class PlainStep:
-    """A third-party optimizer written before checkpoints existed: no state()/load_state()."""
-
-    def __init__(self, lr=0.1):
-        self.lr = lr
-
-    def setup(self, params):
-        pass
-
-    def start_epoch(self, epoch):
-        pass
-
-    def step(self, params):
-        for p in params:
-            p.value -= p.grad * p.grad.dtype.type(self.lr)
-
-
 class PlainStepPlugin:
     @zoo.hookimpl
     def register_optimizers(self, register):
-        register("plain_step", PlainStep)
+        register("plain_step", PlainSGD)  # no state()/load_state(): written before checkpoints
 
 
 def test_an_optimizer_without_state_methods_cannot_checkpoint_but_still_trains(small_mnist):

@@ -33,7 +33,7 @@ def execute(trial: Trial, options: Options) -> dict[str, Any]:
     ``status`` is completed, interrupted or failed; the latter two carry ``error``.
     """
     started: dict[str, str] = {}
-    label = trial.entry + "".join(f" {k}={v}" for k, v in trial.settings.items()) + f" seed={trial.seed}"
+    label = trial.label()
     try:
         summary = run_trial(
             trial,

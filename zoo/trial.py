@@ -34,6 +34,10 @@ class Trial:
     test: bool = True
     """False in sweeps: the test set is touched only for the setting finally selected."""
 
+    def label(self) -> str:
+        """``entry key=value ... seed=N``: which trial a log line or result is about."""
+        return " ".join([self.entry, *(f"{k}={v}" for k, v in self.settings.items()), f"seed={self.seed}"])
+
 
 @attrs.frozen
 class Options:

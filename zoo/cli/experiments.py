@@ -187,7 +187,7 @@ def _run(trials, group, kind, jobs, executor, address, runs_dir, data_dir) -> Ou
 
     def on_result(index: int, result: dict[str, Any]) -> None:
         trial = trials[index]
-        what = " ".join([trial.entry, *(f"{k}={v}" for k, v in trial.settings.items()), f"seed={trial.seed}"])
+        what = trial.label()
         if result["status"] == "completed":
             val = "" if result["val_accuracy"] is None else f" val {result['val_accuracy']:.2%}"
             text = f"done {what}:{val} ({result['train_seconds']:.1f} s)"
