@@ -1,44 +1,57 @@
-"""Built-in layers: dense, ReLU, softmax and inverted dropout, on flat batches ``(N, features)``.
+"""Built-in element-wise and dense layers: dense, flatten, ReLU, tanh, sigmoid, softmax and inverted dropout.
 
 Every layer writes its outputs and gradients into buffers it reuses from step to step
 (see ``zoo.layers.Buffers``), so no activation-sized array is allocated after the first step.
+Shapes are per sample, channels first (layer contract 2, see ``zoo.layers``).
 """
+
+import math
 
 import attrs
 import numpy as np
 from zoo_builtins.initialisers import Constant, He
 
 import zoo
-from zoo.layers import Buffers, Param
+from zoo.layers import Buffers, Param, flat
 from zoo.options import number
 
 
 @attrs.define(eq=False)
 class Dense:
-    """``y = x @ W + b`` with ``W`` of shape ``(in, units)``.
+    """``y = flatten(x) @ W + b`` with ``W`` of shape ``(prod(in_shape), units)``.
 
+    Input of more than one axis (the output of a convolution, or images) is flattened in
+    C order first, as a ``flatten`` layer would: a view, never a copy, for contiguous input.
     ``weight_init`` and ``bias_init`` name initialisers (default He normal and zeros).
     """
 
+    zoo_contract = 2
     units: int = attrs.field(validator=number(integer=True, gt=0))
     weight_init: object = attrs.field(factory=lambda: He(uniform=False), validator=attrs.validators.is_callable())
     bias_init: object = attrs.field(factory=lambda: Constant(0.0), validator=attrs.validators.is_callable())
     _params: list = attrs.field(init=False, factory=list)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
+    _in_shape: tuple = attrs.field(init=False, default=())
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
-    def build(self, in_features, dtype, rng):
+    def build(self, in_shape, dtype, rng):
+        in_features = math.prod(in_shape)
         shape = (in_features, self.units)
         W = np.ascontiguousarray(self.weight_init(shape, in_features, self.units, rng, dtype))
         b = np.ascontiguousarray(self.bias_init((self.units,), in_features, self.units, rng, dtype))
         self._params = [Param("W", W, np.zeros_like(W)), Param("b", b, np.zeros_like(b))]
-        return self.units
+        self._in_shape = tuple(in_shape)
+        return (self.units,)
 
     def params(self):
         return self._params
 
+    def multiply_adds(self):
+        return self._params[0].value.size
+
     def forward(self, x, training):
         W, b = self._params[0].value, self._params[1].value
+        x = flat(x, self._buffers)
         y = self._buffers.get("y", (x.shape[0], self.units), W.dtype)
         np.matmul(x, W, out=y)
         y += b
@@ -55,21 +68,43 @@ class Dense:
         if not need_dx:
             return None
         dx = self._buffers.get("dx", (dy.shape[0], W.value.shape[0]), dy.dtype)
-        return np.matmul(dy, W.value.T, out=dx)
+        np.matmul(dy, W.value.T, out=dx)
+        return dx.reshape((len(dx), *self._in_shape))
 
 
 @attrs.define(eq=False)
 class ParameterFree:
-    """Base of parameter-free layers that keep their input's width; ``_y`` is the last output."""
+    """Base of parameter-free layers that keep their input's shape; ``_y`` is the last output."""
 
+    zoo_contract = 2
     _y: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
-    def build(self, in_features, dtype, rng):
-        return in_features
+    def build(self, in_shape, dtype, rng):
+        return tuple(in_shape)
 
     def params(self):
         return []
+
+    def multiply_adds(self):
+        return 0
+
+
+@attrs.define(eq=False)
+class Flatten(ParameterFree):
+    """``(N, C, H, W) -> (N, C·H·W)`` in C order: a view of the input, no copy, when the input is contiguous."""
+
+    _in_shape: tuple = attrs.field(init=False, default=())
+
+    def build(self, in_shape, dtype, rng):
+        self._in_shape = tuple(in_shape)
+        return (math.prod(in_shape),)
+
+    def forward(self, x, training):
+        return flat(x, self._buffers)
+
+    def backward(self, dy, need_dx=True):
+        return dy.reshape((len(dy), *self._in_shape)) if need_dx else None
 
 
 @attrs.define(eq=False)
@@ -90,12 +125,58 @@ class ReLU(ParameterFree):
 
 
 @attrs.define(eq=False)
+class Tanh(ParameterFree):
+    """``tanh(x)``, LeNet's original squashing function; its derivative is ``1 - y²``."""
+
+    def forward(self, x, training):
+        self._y = np.tanh(x, out=self._buffers.get("y", x.shape, x.dtype))
+        return self._y
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        dx = self._buffers.get("dx", dy.shape, dy.dtype)
+        np.multiply(self._y, self._y, out=dx)
+        np.subtract(1, dx, out=dx)
+        dx *= dy
+        return dx
+
+
+@attrs.define(eq=False)
+class Sigmoid(ParameterFree):
+    """``1 / (1 + exp(-x))``, computed as ``(1 + tanh(x / 2)) / 2``, which cannot overflow; derivative ``y(1 - y)``."""
+
+    def forward(self, x, training):
+        y = self._buffers.get("y", x.shape, x.dtype)
+        np.multiply(x, 0.5, out=y)
+        np.tanh(y, out=y)
+        y += 1
+        y *= 0.5
+        self._y = y
+        return y
+
+    def backward(self, dy, need_dx=True):
+        if not need_dx:
+            return None
+        dx = self._buffers.get("dx", dy.shape, dy.dtype)
+        np.subtract(1, self._y, out=dx)
+        dx *= self._y
+        dx *= dy
+        return dx
+
+
+@attrs.define(eq=False)
 class Softmax(ParameterFree):
-    """Row-wise softmax, for networks whose output should be probabilities.
+    """Row-wise softmax on flat input ``(N, K)``, for networks whose output should be probabilities.
 
     With the ``cross_entropy`` loss this is equivalent to, but slower and less stable
     than, a linear output with ``softmax_cross_entropy``.
     """
+
+    def build(self, in_shape, dtype, rng):
+        if len(in_shape) != 1:
+            raise ValueError(f"softmax needs flat input (features,), got {tuple(in_shape)}: put flatten before it")
+        return tuple(in_shape)
 
     def forward(self, x, training):
         y = self._buffers.get("y", x.shape, x.dtype)
@@ -117,18 +198,19 @@ class Softmax(ParameterFree):
 
 @attrs.define(eq=False)
 class Dropout(ParameterFree):
-    """Inverted dropout: in training, zero each unit with probability ``rate`` and scale the rest by 1/(1-rate).
+    """Inverted dropout: in training, zero each value with probability ``rate`` and scale the rest by 1/(1-rate).
 
-    At evaluation it is the identity, so no rescaling is needed at test time.
+    At evaluation it is the identity, so no rescaling is needed at test time. Works on any
+    shape, one independent draw per value.
     """
 
     rate: float = attrs.field(validator=number(ge=0, lt=1))
     _rng: np.random.Generator | None = attrs.field(init=False, default=None)
     _mask: np.ndarray | None = attrs.field(init=False, default=None)
 
-    def build(self, in_features, dtype, rng):
+    def build(self, in_shape, dtype, rng):
         self._rng = rng  # the layer's own stream: masks never disturb other random draws
-        return in_features
+        return tuple(in_shape)
 
     def forward(self, x, training):
         if not training or self.rate == 0.0:
@@ -150,6 +232,9 @@ class Dropout(ParameterFree):
 @zoo.hookimpl
 def register_layers(register):
     register("dense", Dense)
+    register("flatten", Flatten)
     register("relu", ReLU)
+    register("tanh", Tanh)
+    register("sigmoid", Sigmoid)
     register("softmax", Softmax)
     register("dropout", Dropout)

@@ -3,9 +3,13 @@
 Every kind of bad entry or override is in test_faults_config.py.
 """
 
+import numpy as np
+
 from zoo.config import ModelEntry, apply_overrides, parse_toml
 from zoo.errors import ZooError
+from zoo.network import build_network
 from zoo.registry import load_entry, survey_entries
+from zoo.summary import architecture
 
 MINIMAL = """
 description = "test entry"
@@ -34,7 +38,7 @@ def test_minimal_entry_loads_with_defaults(catalog):
     entry = entry_from(MINIMAL, catalog)
     assert entry.data.dataset == "mnist" and entry.data.validation == 0
     assert entry.train.dtype == "float32" and entry.train.seed == 0
-    assert entry.architecture == [784, 10]
+    assert architecture(build_network(entry, catalog, (1, 28, 28), 10, np.random.SeedSequence(0))) == [784, 10]
     assert entry.layers[0].ref.type == "dense" and entry.layers[0].ref.options == {"units": 10}
 
 
@@ -55,7 +59,11 @@ def test_every_registry_entry_loads(catalog):
 def test_seed_entries_are_named_and_tagged(catalog):
     seeds = [e for e in entries(catalog) if "seed" in e.tags]
     assert sorted(e.name[:8] for e in seeds) == [f"seed-00{i}" for i in range(5)]
-    tuned = [e.architecture for e in entries(catalog) if "tuned" in e.tags]
+    tuned = [
+        architecture(build_network(e, catalog, (1, 28, 28), 10, np.random.SeedSequence(0)))
+        for e in entries(catalog)
+        if "tuned" in e.tags
+    ]
     assert [784, 10, 10] in tuned and [784, 512, 10] in tuned and [784, 100, 200, 200, 10] in tuned
 
 

@@ -49,11 +49,11 @@ class Saved:
 def save_tiny(path: Path, catalog) -> Saved:
     """The tiny model, saved with the clock stopped so its bytes (zip timestamps too) are the same every run."""
     entry = ModelEntry.from_table("tiny", TINY, "tiny.toml", catalog)
-    network = build_network(entry, catalog, 6, 3, np.random.SeedSequence(1))
+    network = build_network(entry, catalog, (6,), 3, np.random.SeedSequence(1))
     network.params[1].value[:] = np.arange(5)  # non-zero biases, so every array has data worth damaging
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(time, "time", lambda: 1_700_000_000.0)
-        modelfile.save(path, network, entry, in_features=6, n_classes=3, meta=META)
+        modelfile.save(path, network, entry, meta=META)
     return Saved(path.read_bytes(), network.state(), entry.table, META)
 
 
@@ -158,10 +158,10 @@ TAMPERED = {
     "integer weights": (lambda a, h: a.__setitem__("layers.0.b", np.arange(5)), "array layers.0.b is int64"),
     "text array": (lambda a, h: a.__setitem__("layers.0.b", np.array(["a"] * 5)), "holds <U1, not plain numbers"),
     "newer format version": (
-        lambda a, h: h.__setitem__("format_version", 2),
-        r"model format version 2 is newer than this zoo reads \(1\); upgrade zoo",
+        lambda a, h: h.__setitem__("format_version", 3),
+        r"model format version 3 is newer than this zoo reads \(2\); upgrade zoo",
     ),
-    "version not a number": (lambda a, h: h.__setitem__("format_version", "1"), "model format version '1' is newer"),
+    "version not a number": (lambda a, h: h.__setitem__("format_version", "1"), "corrupt metadata: format_version '1'"),
     "another format": (lambda a, h: h.__setitem__("format", "keras"), "not a zoo model file"),
     "unknown plugin": (
         layer(0, type="dens"),
@@ -170,12 +170,19 @@ TAMPERED = {
     ),
     "unknown initialiser": (layer(0, weight_init="he_norm"), "unknown initialiser 'he_norm'; did you mean 'he_normal'"),
     "invalid stored entry": (layer(0, units=-5), r"layers.0: 'units' must be an integer > 0, got -5"),
-    "entry for other classes": (layer(2, units=4), r"the last layer \(dense\) gives 4 outputs but mnist has 3 classes"),
+    "entry for other classes": (
+        layer(2, units=4),
+        r"the last layer \(dense\) gives outputs of shape \(4,\) but mnist has 3 classes",
+    ),
     "layer too wide to allocate": (layer(0, units=10**30), "the stored model cannot be rebuilt: .*dimension"),
     "n_classes missing": (lambda a, h: h.pop("n_classes"), "corrupt metadata: n_classes missing or not int"),
     "n_classes a bool": (lambda a, h: h.__setitem__("n_classes", True), "n_classes missing or not int"),
-    "in_features negative": (lambda a, h: h.__setitem__("in_features", -5), "in_features = -5 is out of range"),
-    "in_features huge": (lambda a, h: h.__setitem__("in_features", 10**12), "in_features = 1000000000000 is out of"),
+    "in_shape negative": (lambda a, h: h.__setitem__("in_shape", [-5]), r"in_shape = \[-5\] is not a shape"),
+    "in_shape empty": (lambda a, h: h.__setitem__("in_shape", []), r"in_shape = \[\] is not a shape"),
+    "in_shape of floats": (lambda a, h: h.__setitem__("in_shape", [1.0, 6]), r"in_shape = \[1.0, 6\] is not a shape"),
+    "in_shape an int": (lambda a, h: h.__setitem__("in_shape", 6), "in_shape missing or not list"),
+    "in_shape huge": (lambda a, h: h.__setitem__("in_shape", [10**6, 10**6]), "in_shape = .* is out of range"),
+    "format version 0": (lambda a, h: h.__setitem__("format_version", 0), "format_version 0"),
     "meta not a table": (lambda a, h: h.__setitem__("meta", []), "corrupt metadata: meta missing or not dict"),
     "header not JSON": (header_bytes(b"\x80not json"), r"corrupt metadata \("),
     "header a JSON list": (header_bytes(b"[1, 2]"), "not a zoo model file"),
@@ -346,11 +353,11 @@ def test_a_failed_save_leaves_the_old_file_intact(tmp_path, tiny, catalog, monke
         error = OSError(28, "No space left on device") if failure == "write" else KeyboardInterrupt()
         monkeypatch.setattr(np.lib.format, "write_array", fail_on_second_array(error))
     with pytest.raises(raised, match=match):
-        modelfile.save(path, network, entry, in_features=6, n_classes=3, meta=META)
+        modelfile.save(path, network, entry, meta=META)
     assert path.read_bytes() == tiny.content
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
     monkeypatch.undo()
-    modelfile.save(path, network, entry, in_features=6, n_classes=3, meta=META)
+    modelfile.save(path, network, entry, meta=META)
     assert not modelfile.load(path, catalog)[0].params[0].value.any()
 
 
@@ -360,6 +367,6 @@ def test_a_failed_rename_leaves_no_temporary_file(tmp_path, tiny, catalog):
     network, entry, _ = modelfile.load(path, catalog)
     (tmp_path / "taken").mkdir()
     with pytest.raises(ModelFileError, match="cannot write model file"):
-        modelfile.save(tmp_path / "taken", network, entry, in_features=6, n_classes=3, meta=META)
+        modelfile.save(tmp_path / "taken", network, entry, meta=META)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "taken"]
     assert list((tmp_path / "taken").iterdir()) == []

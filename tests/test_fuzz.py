@@ -109,10 +109,9 @@ def check_valid_entry(entry: ModelEntry) -> None:
     event("valid entry")
     json.dumps(entry.table)
     resolved(entry, CATALOG)
-    entry.architecture  # the widths zoo list shows
     if all(spec.ref.options.get("units", 0) <= 256 for spec in entry.layers):
         try:
-            build_network(entry, CATALOG, 8, 10, np.random.SeedSequence(0))
+            build_network(entry, CATALOG, (8,), 10, np.random.SeedSequence(0))
         except ZooError as error:
             assert_one_line(error)
 

@@ -60,7 +60,7 @@ def test_loss_conforms(name, kwargs):
 
 def _layer(name, in_features=5, dtype=np.float64, seed=0, **options):
     layer = CATALOG.get("layer", name).factory(**options)
-    layer.build(in_features, np.dtype(dtype), np.random.default_rng(seed))
+    layer.build((in_features,), np.dtype(dtype), np.random.default_rng(seed))
     return layer
 
 

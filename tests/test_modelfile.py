@@ -5,6 +5,7 @@ Damaged, foreign and hostile files, and failed saves, are in test_faults_modelfi
 
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def trained(catalog, small_mnist):
 
 
 def save(path, entry, network, **meta):
-    return modelfile.save(path, network, entry, in_features=784, n_classes=10, meta={"seed": 0, **meta})
+    return modelfile.save(path, network, entry, meta={"seed": 0, **meta})
 
 
 def test_round_trip_gives_identical_weights_and_predictions(tmp_path, trained, catalog, small_mnist):
@@ -44,3 +45,21 @@ def test_saved_files_get_ordinary_permissions(tmp_path, trained):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+V1_FILE = Path(__file__).parent / "data" / "v1-tuned-784-10-10-adam.npz"
+"""Written by zoo 0.1 (model format 1: flat input, no layer state) with `zoo train tuned-784-10-10-adam --out`."""
+
+
+def test_a_version_1_file_loads_and_scores_what_it_recorded(catalog, mnist):
+    network, entry, meta = modelfile.load(V1_FILE, catalog)
+    assert entry.name == "tuned-784-10-10-adam" and network.in_shape == (784,)
+    accuracy = float(np.mean(predict(network, mnist.test_images) == mnist.test_labels))
+    assert accuracy == meta["test_accuracy"] == 0.9345
+
+
+def test_a_version_1_file_saves_again_as_version_2(tmp_path, catalog):
+    network, entry, meta = modelfile.load(V1_FILE, catalog)
+    loaded, _, _ = modelfile.load(modelfile.save(tmp_path / "v2.npz", network, entry, meta=meta), catalog)
+    assert_same_arrays(network.state(), loaded.state())
+    assert modelfile.read_arrays(tmp_path / "v2.npz").keys() >= {"layers.0.W", "__zoo__"}

@@ -1,4 +1,4 @@
-"""Turning stored uint8 images into float training batches: gather, scale to [0, 1], augment, flatten."""
+"""Turning stored uint8 images into float training batches: gather, scale to [0, 1], augment."""
 
 import numpy as np
 
@@ -6,7 +6,7 @@ from zoo.layers import Buffers
 
 
 class BatchMaker:
-    """Makes float batches ``(B, H·W)`` from uint8 images ``(N, H, W)`` into reused buffers.
+    """Makes float batches ``(B, H, W)`` (or ``(B, C, H, W)``) from uint8 images of that shape into reused buffers.
 
     The dataset stays uint8 (a quarter of the memory of float32) and each batch is
     converted on the way in. Without augmenters, a batch identical to the previous
@@ -38,5 +38,5 @@ class BatchMaker:
         batch *= self._scale
         for augment in self.augmenters:
             batch = augment(batch, self.rng)
-        self._last, self._batch = key, batch.reshape(len(batch), -1)
+        self._last, self._batch = key, batch
         return self._batch

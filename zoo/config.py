@@ -25,7 +25,7 @@ INIT_SUFFIX = "_init"
 ALTERNATIVES = {"train.epochs": "steps", "train.steps": "epochs"}
 """Keys that replace each other: overriding one removes the other."""
 LAYER_LR = "lr"
-IMAGE_FEATURES, CLASSES = 28 * 28, 10
+IMAGE_SHAPE, CLASSES = (1, 28, 28), 10
 """The shape of every built-in dataset, assumed where an entry is described without loading its data."""
 
 
@@ -122,11 +122,6 @@ class ModelEntry:
     def seed_for(self, seed: int | None) -> int:
         """``seed``, or the entry's own ``train.seed`` when none is given."""
         return self.train.seed if seed is None else seed
-
-    @property
-    def architecture(self) -> list[int]:
-        """Input and dense-layer widths as written, e.g. ``[784, 512, 10]`` (input assumed 28x28)."""
-        return [IMAGE_FEATURES] + [layer.ref.options["units"] for layer in self.layers if "units" in layer.ref.options]
 
 
 def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:

@@ -1,9 +1,24 @@
-"""What a layer is: the interface layer plugins implement, their parameters, and reusable buffers."""
+"""What a layer is: the interface layer plugins implement, their parameters, and reusable buffers.
 
+Layers speak a versioned contract. Contract 2 (today's) works on per-sample shapes,
+channels first: ``build(in_shape) -> out_shape``, with MNIST arriving as ``(1, 28, 28)``.
+Contract 1 (zoo 0.1's) works on flat batches: ``build(in_features) -> int``. A layer
+declares contract 2 with the class attribute ``zoo_contract = 2``; a layer without it is
+a contract-1 layer, which the network wraps in :class:`FlatLayer`, so plugins written for
+zoo 0.1 keep working unchanged.
+"""
+
+import math
+import numbers
 from typing import Protocol
 
 import attrs
 import numpy as np
+
+CONTRACT = 2
+"""The layer contract this zoo speaks natively."""
+CONTRACTS = (1, 2)
+"""Every layer contract this zoo can run."""
 
 
 @attrs.define(eq=False)
@@ -17,23 +32,81 @@ class Param:
 
 
 class Layer(Protocol):
-    """A layer on flat batches ``(N, features)``.
+    """A layer on batches ``(N, *in_shape)``, per-sample shapes channels first (``(C, H, W)`` for images).
 
     ``forward`` may return a view of a buffer the layer reuses on the next call:
-    callers must not keep it across steps.
+    callers must not keep it across steps. Optionally, ``state()`` and ``load_state()``
+    expose arrays that are not trained but belong to the model (batch norm's running
+    statistics): checkpoints and model files save them, resume and load restore them; and
+    ``multiply_adds()`` gives the multiply-adds of one sample's forward pass, for ``zoo show``.
     """
 
-    def build(self, in_features: int, dtype: np.dtype, rng: np.random.Generator) -> int:
-        """Create parameters for ``in_features`` inputs; return the number of output features."""
+    zoo_contract = CONTRACT
+
+    def build(self, in_shape: tuple[int, ...], dtype: np.dtype, rng: np.random.Generator) -> tuple[int, ...]:
+        """Create parameters for samples of ``in_shape``; return the shape of one output sample."""
 
     def params(self) -> list[Param]:
         """The trainable parameters (empty for parameter-free layers)."""
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        """``(N, in) -> (N, out)``; ``training`` switches train-only behaviour such as dropout."""
+        """``(N, *in_shape) -> (N, *out_shape)``; ``training`` switches train-only behaviour (dropout, batch norm)."""
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        """Fill parameter gradients from ``dy`` ``(N, out)``; return ``dx`` ``(N, in)`` unless not needed."""
+        """Fill parameter gradients from ``dy`` ``(N, *out_shape)``; return ``dx`` ``(N, *in_shape)`` unless not needed."""
+
+
+def contract_of(layer: object) -> int:
+    """The contract ``layer`` declares (``zoo_contract``), 1 when it declares none."""
+    return getattr(layer, "zoo_contract", 1)
+
+
+def is_shape(value: object) -> bool:
+    """A per-sample shape: a non-empty tuple of positive integers."""
+    return (
+        isinstance(value, tuple)
+        and len(value) > 0
+        and all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in value)
+    )
+
+
+@attrs.define(eq=False)
+class FlatLayer:
+    """A contract-1 layer (flat batches, ``build(in_features) -> int``) seen through contract 2.
+
+    Its input is flattened to ``(N, prod(in_shape))`` (a view when the input is contiguous)
+    and its output width becomes the shape ``(width,)``; ``dx`` is given back the input's shape.
+    """
+
+    zoo_contract = CONTRACT
+    layer: object
+    _in_shape: tuple[int, ...] = ()
+
+    def build(self, in_shape, dtype, rng):
+        width = self.layer.build(math.prod(in_shape), dtype, rng)
+        if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
+            raise TypeError(f"build() returned {width!r}; a contract-1 layer returns a positive number of features")
+        self._in_shape = tuple(in_shape)
+        return (int(width),)
+
+    def params(self):
+        return self.layer.params()
+
+    def forward(self, x, training):
+        return self.layer.forward(x.reshape(len(x), -1), training)
+
+    def backward(self, dy, need_dx=True):
+        dx = self.layer.backward(dy, need_dx)
+        return dx if dx is None else dx.reshape((len(dx), *self._in_shape))
+
+
+def flat(x: np.ndarray, buffers: "Buffers") -> np.ndarray:
+    """``x`` as ``(N, features)`` in C order: a view when ``x`` is contiguous, else a copy into a reused buffer."""
+    if x.flags.c_contiguous:
+        return x.reshape(len(x), -1)
+    out = buffers.get("flat", (len(x), math.prod(x.shape[1:])), x.dtype)
+    np.copyto(out.reshape(x.shape), x)
+    return out
 
 
 class Buffers:

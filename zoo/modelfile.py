@@ -1,8 +1,10 @@
 """Model files: ``.npz`` archives of plain arrays plus the entry and metadata as JSON. Never pickled.
 
-Layout: one array per parameter (``layers.0.W``, ...) and ``__zoo__``, a uint8 array
-holding UTF-8 JSON with the format name and version, the entry's TOML table, the seed
-and the metrics. Loading reads each array itself (:func:`read_arrays`: no pickles, and no
+Layout: one array per parameter and per array of layer state (``layers.0.W``,
+``layers.3.running_mean``, ...) and ``__zoo__``, a uint8 array holding UTF-8 JSON with
+the format name and version, the entry's TOML table, the per-sample input shape, the
+class count, the seed and the metrics. Version 1 files (zoo 0.1: flat ``in_features``, no
+layer state) still load: their network is rebuilt for flat input of that width. Loading reads each array itself (:func:`read_arrays`: no pickles, and no
 size taken from a header before it is checked against the file), then checks every
 array's name, shape and dtype against the network the stored entry builds.
 """
@@ -24,10 +26,12 @@ from zoo.errors import ModelFileError, ZooError, one_line
 from zoo.network import Network, build_network
 
 FORMAT = "zoo-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "__zoo__"
 MAX_WIDTH = 1 << 24
-"""Largest input or class count a header may claim: a corrupt one must not make zoo allocate gigabytes."""
+"""Largest input size or class count a header may claim: a corrupt one must not make zoo allocate gigabytes."""
+MAX_AXES = 8
+"""Most axes an input shape may have."""
 
 
 def save(
@@ -35,11 +39,12 @@ def save(
     network: Network,
     entry: ModelEntry,
     *,
-    in_features: int,
-    n_classes: int,
     meta: dict[str, Any],
 ) -> Path:
-    """Write the model atomically: a temporary file in the same directory, fsynced, then renamed over ``path``."""
+    """Write the model atomically: a temporary file in the same directory, fsynced, then renamed over ``path``.
+
+    The input shape and class count are the network's own (``network.shapes``).
+    """
     path = Path(path)
     header = {
         "format": FORMAT,
@@ -47,8 +52,8 @@ def save(
         "zoo_version": zoo.__version__,
         "name": entry.name,
         "entry": entry.table,
-        "in_features": in_features,
-        "n_classes": n_classes,
+        "in_shape": list(network.in_shape),
+        "n_classes": network.shapes[-1][0],
         "meta": meta,
     }
     arrays = dict(network.state())
@@ -79,13 +84,13 @@ def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry
     header = _header(path, arrays.pop(META_KEY, None))
     try:
         entry = ModelEntry.from_table(header["name"], header["entry"], f"{path} (stored entry)", catalog)
-        network = build_network(entry, catalog, header["in_features"], header["n_classes"], np.random.SeedSequence(0))
+        network = build_network(entry, catalog, header["in_shape"], header["n_classes"], np.random.SeedSequence(0))
     except ZooError as error:
         raise ModelFileError(f"{path}: the stored model cannot be rebuilt: {error}") from None
-    expected = {name: p.value for name, p in zip(network.param_names, network.params)}
+    expected = network.state()
     if set(arrays) != set(expected):
         raise ModelFileError(
-            f"{path}: arrays {sorted(arrays)} do not match the stored entry's parameters {sorted(expected)}"
+            f"{path}: arrays {sorted(arrays)} do not match the stored entry's parameters and state {sorted(expected)}"
         )
     for name, value in expected.items():
         if arrays[name].shape != value.shape or arrays[name].dtype != value.dtype:
@@ -165,15 +170,24 @@ def _header(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a zoo model file")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int or version < 1:
+        raise ModelFileError(f"{path}: corrupt metadata: format_version {version!r}")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: model format version {version!r} is newer than this zoo reads ({FORMAT_VERSION}); upgrade zoo"
         )
-    fields = {"name": str, "entry": dict, "in_features": int, "n_classes": int, "meta": dict}
+    shape_key = "in_features" if version == 1 else "in_shape"
+    fields = {"name": str, "entry": dict, shape_key: int if version == 1 else list, "n_classes": int, "meta": dict}
     for key, kind in fields.items():
         if type(header.get(key)) is not kind:
             raise ModelFileError(f"{path}: corrupt metadata: {key} missing or not {kind.__name__}")
-    for key in ("in_features", "n_classes"):
-        if not 0 < header[key] <= MAX_WIDTH:
+    if version == 1:  # zoo 0.1 networks took flat input
+        header["in_shape"] = [header.pop("in_features")]
+    shape = header["in_shape"]
+    if not (0 < len(shape) <= MAX_AXES and all(type(n) is int and n > 0 for n in shape)):
+        raise ModelFileError(f"{path}: corrupt metadata: {shape_key} = {header.get(shape_key, shape)} is not a shape")
+    for key, value in (("in_shape", math.prod(shape)), ("n_classes", header["n_classes"])):
+        if not 0 < value <= MAX_WIDTH:
             raise ModelFileError(f"{path}: corrupt metadata: {key} = {header[key]} is out of range")
+    header["in_shape"] = tuple(shape)
     return header

@@ -1,31 +1,47 @@
 """A network: the layers and the loss named by a registry entry, built through the catalog."""
 
+import math
+
 import attrs
 import numpy as np
 
 from zoo.catalog import Catalog
-from zoo.config import ModelEntry, create
-from zoo.errors import ConfigError, one_line
-from zoo.layers import Layer, Param
+from zoo.config import ModelEntry, PluginRef, create
+from zoo.errors import ConfigError, PluginError, one_line
+from zoo.layers import CONTRACTS, FlatLayer, Layer, Param, contract_of, is_shape
 
 
 @attrs.define(eq=False)
 class Network:
-    """Layers applied in order to flat float batches ``(N, features)``, then a loss on the output."""
+    """Layers applied in order to float batches ``(N, *in_shape)``, then a loss on the output ``(N, classes)``."""
 
     layers: list[Layer]
+    """Every layer through contract 2 (contract-1 layers wrapped in :class:`zoo.layers.FlatLayer`)."""
     loss: object
     dtype: np.dtype
     params: list[Param]
     param_names: list[str]
-    widths: list[int]
-    """Features into the first layer, then out of each layer."""
+    shapes: list[tuple[int, ...]]
+    """The per-sample shape into the first layer, then out of each layer."""
     rngs: list[np.random.Generator]
     """Each layer's generator, as handed to its ``build``: checkpoints save their states."""
+    where: list[str] = attrs.field(factory=list)
+    """Each layer's place in its entry and type, for errors: ``registry/x.toml: layers.3 (conv2d)``."""
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.shapes[0]
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self.layers:
+        """``x`` of ``(N, *in_shape)`` or any shape with as many values per sample (a view when contiguous)."""
+        x = x.reshape((len(x), *self.shapes[0]))
+        for i, layer in enumerate(self.layers):
             x = layer.forward(x, training)
+            if x.shape[1:] != self.shapes[i + 1]:
+                raise PluginError(
+                    f"{self.where[i]}: forward returned samples of shape {x.shape[1:]}, "
+                    f"but build said {self.shapes[i + 1]}"
+                )
         return x
 
     def backward(self) -> None:
@@ -35,37 +51,95 @@ class Network:
             dy = self.layers[i].backward(dy, need_dx=i > 0)
 
     def state(self) -> dict[str, np.ndarray]:
-        """Every parameter by its stable name, e.g. ``layers.0.W``."""
-        return dict(zip(self.param_names, (p.value for p in self.params)))
+        """Every parameter and every layer's non-trained state by its stable name, e.g. ``layers.0.W``."""
+        arrays = dict(zip(self.param_names, (p.value for p in self.params)))
+        for i, layer in enumerate(self.layers):
+            arrays |= {f"layers.{i}.{key}": value for key, value in _layer_state(layer).items()}
+        return arrays
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        """Copy ``arrays`` (as from :meth:`state`) into the parameters; names and shapes must match."""
+        """Copy ``arrays`` (as from :meth:`state`) into the parameters and layer states; names and shapes must match."""
         for name, param in zip(self.param_names, self.params):
             param.value[...] = arrays[name]
+        for i, layer in enumerate(self.layers):
+            own = _layer_state(layer)
+            if own:
+                layer.load_state({key: np.array(arrays[f"layers.{i}.{key}"], copy=True) for key in own})
+
+
+def _layer_state(layer: Layer) -> dict[str, np.ndarray]:
+    state = getattr(layer, "state", None)
+    return state() if state is not None else {}
 
 
 def build_network(
-    entry: ModelEntry, catalog: Catalog, in_features: int, n_classes: int, seed: np.random.SeedSequence
+    entry: ModelEntry,
+    catalog: Catalog,
+    in_shape: tuple[int, ...],
+    n_classes: int,
+    seed: np.random.SeedSequence,
 ) -> Network:
-    """Make and initialise the entry's layers (layer ``i`` draws from child ``i`` of ``seed``) and its loss."""
+    """Make and initialise the entry's layers (layer ``i`` draws from child ``i`` of ``seed``) and its loss.
+
+    Every shape a layer's ``build`` returns is checked, so a network that cannot fit its
+    input or its classes fails here, before any data is read.
+    """
     dtype = np.dtype(entry.train.dtype)
-    layers, params, names, widths, rngs = [], [], [], [in_features], []
+    layers, params, names, shapes, rngs, where = [], [], [], [tuple(in_shape)], [], []
     for i, (spec, child) in enumerate(zip(entry.layers, seed.spawn(len(entry.layers)))):
-        layer = create(spec.ref, catalog)
+        layer = _adapt(create(spec.ref, catalog), spec.ref, catalog)
         rngs.append(np.random.default_rng(child))
-        try:
-            widths.append(layer.build(widths[-1], dtype, rngs[-1]))
-        except (MemoryError, ValueError) as error:  # numpy's answer to a width too large to allocate
-            raise ConfigError(f"{spec.ref.where}: cannot build this layer: {one_line(error)}") from None
-        for param in layer.params():
+        where.append(f"{spec.ref.where} ({spec.ref.type})")
+        shapes.append(_build(layer, spec.ref, shapes[-1], dtype, rngs[-1], catalog))
+        own = layer.params()
+        for param in own:
             param.lr = spec.lr
             params.append(param)
             names.append(f"layers.{i}.{param.name}")
+        clash = {p.name for p in own} & set(_layer_state(layer))
+        if clash:
+            raise PluginError(f"{where[-1]}: state() and params() both use the names {sorted(clash)}")
         layers.append(layer)
-    if widths[-1] != n_classes:
+    if shapes[-1] != (n_classes,):
         last = entry.layers[-1].ref
         raise ConfigError(
-            f"{last.where}: the last layer ({last.type}) gives {widths[-1]} outputs but "
-            f"{entry.data.dataset} has {n_classes} classes"
+            f"{last.where}: the last layer ({last.type}) gives outputs of shape {shapes[-1]} but "
+            f"{entry.data.dataset} has {n_classes} classes: it must give ({n_classes},)"
         )
-    return Network(layers, create(entry.loss, catalog), dtype, params, names, widths, rngs)
+    return Network(layers, create(entry.loss, catalog), dtype, params, names, shapes, rngs, where)
+
+
+def _adapt(layer: object, ref: PluginRef, catalog: Catalog) -> Layer:
+    """``layer`` through contract 2: as it is, or wrapped if it was written to contract 1."""
+    contract = contract_of(layer)
+    if contract == 1:
+        return FlatLayer(layer)
+    if contract not in CONTRACTS:
+        plugin = catalog.get("layer", ref.type).plugin
+        raise PluginError(
+            f"{ref.where}: layer {ref.type!r} (plugin {plugin!r}) declares zoo_contract = {contract!r}; "
+            f"this zoo runs layer contracts {', '.join(map(str, CONTRACTS))}: upgrade zoo"
+        )
+    return layer
+
+
+def _build(layer: Layer, ref: PluginRef, in_shape: tuple, dtype: np.dtype, rng, catalog: Catalog) -> tuple:
+    """Build ``layer`` for samples of ``in_shape``; the output shape, checked."""
+    try:
+        out = layer.build(in_shape, dtype, rng)
+    except (MemoryError, ValueError) as error:  # numpy's answer to a width too large to allocate, or a bad fit
+        raise ConfigError(f"{ref.where}: cannot build this layer for input {in_shape}: {one_line(error)}") from None
+    except TypeError as error:
+        plugin = catalog.get("layer", ref.type).plugin
+        raise PluginError(f"{ref.where}: layer {ref.type!r} (plugin {plugin!r}): {one_line(error)}") from None
+    if isinstance(out, list):
+        out = tuple(out)
+    if not is_shape(out):
+        plugin = catalog.get("layer", ref.type).plugin
+        raise PluginError(
+            f"{ref.where}: layer {ref.type!r} (plugin {plugin!r}) build() returned {out!r}, not an output shape: "
+            "a contract-2 layer returns a tuple of positive integers such as (128,) or (6, 28, 28)"
+        )
+    if math.prod(out) > 1 << 31:
+        raise ConfigError(f"{ref.where}: this layer gives {math.prod(out):,} values per sample, too many to hold")
+    return tuple(int(n) for n in out)

@@ -10,7 +10,7 @@ from zoo.errors import ConfigError
 
 @attrs.frozen(eq=False)
 class Splits:
-    """uint8 images ``(N, H, W)`` and labels ``(N,)`` for each part; validation may be empty."""
+    """uint8 images ``(N, H, W)`` or ``(N, C, H, W)`` and labels ``(N,)`` for each part; validation may be empty."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -21,8 +21,10 @@ class Splits:
     classes: tuple[str, ...]
 
     @property
-    def in_features(self) -> int:
-        return int(np.prod(self.train_images.shape[1:]))
+    def in_shape(self) -> tuple[int, ...]:
+        """One sample's shape, channels first: stored ``(N, H, W)`` images are ``(1, H, W)``."""
+        shape = tuple(int(n) for n in self.train_images.shape[1:])
+        return (1, *shape) if len(shape) == 2 else shape
 
 
 def split(data: ImageData, spec: DataSpec, rng: np.random.Generator, where: str = "data.validation") -> Splits:

@@ -119,7 +119,7 @@ def train(
     """
     seed = entry.seed_for(seed)
     streams = seeds(seed)
-    network = build_network(entry, catalog, splits.in_features, len(splits.classes), streams["layers"])
+    network = build_network(entry, catalog, splits.in_shape, len(splits.classes), streams["layers"])
     optimizer = create(entry.optimizer, catalog)
     optimizer.setup(network.params)
     schedule = create(entry.batches, catalog)

@@ -154,9 +154,7 @@ def _execute(
         run.finish(status, error=f"{type(error).__name__}: {error}")
         raise
     meta = {"seed": result.seed, "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds}
-    modelfile.save(
-        run.path / "model.npz", network, entry, in_features=splits.in_features, n_classes=len(splits.classes), meta=meta
-    )
+    modelfile.save(run.path / "model.npz", network, entry, meta=meta)
     if result.test_predictions is not None:
         run.save_predictions(result.test_predictions)
     metrics = {

@@ -11,11 +11,12 @@ from rich.markup import escape
 from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SetOption, columns, command, echo, err, print_json
-from zoo.config import CLASSES, IMAGE_FEATURES, resolved
+from zoo.config import CLASSES, IMAGE_SHAPE, ModelEntry, resolved
 from zoo.errors import ZooError
-from zoo.network import build_network
+from zoo.network import Network, build_network
 from zoo.plugins import default_catalog
 from zoo.registry import load_entry, survey_entries
+from zoo.summary import architecture, layer_table
 from zoo.train import load_data
 
 
@@ -43,7 +44,12 @@ def list_command(
             if tag is None:
                 rows.append({"name": name, "architecture": [], "tags": [], "description": "", "error": str(entry)})
         elif tag is None or tag in entry.tags:
-            row = {"name": name, "architecture": entry.architecture, "tags": list(entry.tags)}
+            try:
+                shape = architecture(_network(entry, default_catalog()))
+            except ZooError as error:
+                rows.append({"name": name, "architecture": [], "tags": [], "description": "", "error": str(error)})
+                continue
+            row = {"name": name, "architecture": shape, "tags": list(entry.tags)}
             rows.append(row | {"description": entry.description, "source": entry.source, "error": None})
     if as_json:
         return print_json(rows)
@@ -63,29 +69,43 @@ def show(
     overrides: SetOption = None,
     as_json: JsonOption = False,
 ):
-    """Show an entry: its resolved config and a layer table with output widths and parameter counts.
-
-    Widths assume 28x28 images and 10 classes, the shape of every built-in dataset.
-    """
+    """Show an entry: a layer table (output shape per sample, parameters, multiply-adds) and its resolved config."""
     catalog = default_catalog()
     entry = load_entry(name, catalog, overrides or [])
-    network = build_network(entry, catalog, IMAGE_FEATURES, CLASSES, np.random.SeedSequence(entry.train.seed))
-    layers = [
-        {"type": spec.ref.type, "output": width, "params": sum(p.value.size for p in layer.params()), "lr": spec.lr}
-        for spec, layer, width in zip(entry.layers, network.layers, network.widths[1:])
-    ]
+    network = _network(entry, catalog)
+    layers = layer_table(network, entry)
     if as_json:
         config = resolved(entry, catalog)
-        return print_json({"name": entry.name, "source": entry.source, "config": config, "layers": layers})
+        document = {"name": entry.name, "source": entry.source, "input": list(network.in_shape)}
+        return print_json(document | {"config": config, "layers": layers})
     cells = [
-        [str(i), layer["type"], f"(N, {layer['output']})", f"{layer['params']:,}", str(layer["lr"] or "")]
+        [
+            str(i),
+            layer["type"],
+            _shape(layer["output"]),
+            f"{layer['params']:,}",
+            "" if layer["multiply_adds"] is None else f"{layer['multiply_adds']:,}",
+            str(layer["lr"] or ""),
+        ]
         for i, layer in enumerate(layers)
     ]
-    cells.append(["", "total", "", f"{sum(layer['params'] for layer in layers):,}", ""])
+    known = [layer["multiply_adds"] for layer in layers if layer["multiply_adds"] is not None]
+    total = f"{sum(known):,}" + ("" if len(known) == len(layers) else " + ?")
+    cells.insert(0, ["", "input", _shape(network.in_shape), "", "", ""])
+    cells.append(["", "total", "", f"{sum(layer['params'] for layer in layers):,}", total, ""])
     echo(f"{entry.name}  ({entry.source})\n{entry.description}\n")
-    echo(columns(["#", "layer", "output", "params", "lr"], cells) + "\n")
+    echo(columns(["#", "layer", "output", "params", "mult-adds", "lr"], cells) + "\n")
     echo("resolved config (defaults filled in):")
     echo(json.dumps(resolved(entry, catalog), indent=2, ensure_ascii=False))
+
+
+def _network(entry: ModelEntry, catalog) -> Network:
+    """The entry's network built for its dataset's input, without reading any data."""
+    return build_network(entry, catalog, IMAGE_SHAPE, CLASSES, np.random.SeedSequence(entry.train.seed))
+
+
+def _shape(shape) -> str:
+    return "(N, " + ", ".join(map(str, shape)) + ")"
 
 
 @command()
