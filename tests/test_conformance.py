@@ -27,12 +27,14 @@ BUILTINS = default_catalog()
 
 
 class Scale:
-    """``y = x * s``, one parameter per feature: a correct layer, the base of the broken ones."""
+    """``y = x * s``, one parameter per input value, on samples of any shape: a correct contract-2 layer."""
 
-    def build(self, in_features, dtype, rng):
-        s = rng.uniform(0.5, 1.5, in_features).astype(dtype)
+    zoo_contract = 2
+
+    def build(self, in_shape, dtype, rng):
+        s = rng.uniform(0.5, 1.5, in_shape).astype(dtype)
         self.s = Param("s", s, np.zeros_like(s))
-        return in_features
+        return in_shape
 
     def params(self):
         return [self.s]
@@ -95,9 +97,9 @@ class GlobalStateNoise(UnseededNoise):
 class NoisyEvaluation(Scale):
     """Adds noise from its build generator in evaluation mode too."""
 
-    def build(self, in_features, dtype, rng):
+    def build(self, in_shape, dtype, rng):
         self.rng = rng
-        return super().build(in_features, dtype, rng)
+        return super().build(in_shape, dtype, rng)
 
     def forward(self, x, training):
         self.x = x
@@ -105,16 +107,246 @@ class NoisyEvaluation(Scale):
 
 
 class HiddenState(Scale):
-    """Keeps a random offset that params() does not list, so model files lose it."""
+    """Keeps a random offset that neither params() nor state() lists, so model files lose it."""
 
-    def build(self, in_features, dtype, rng):
-        width = super().build(in_features, dtype, rng)
-        self.offset = rng.normal(size=in_features).astype(dtype)
-        return width
+    def build(self, in_shape, dtype, rng):
+        out_shape = super().build(in_shape, dtype, rng)
+        self.offset = rng.normal(size=in_shape).astype(dtype)
+        return out_shape
 
     def forward(self, x, training):
         self.x = x
         return x * self.s.value + self.offset
+
+
+class ReturnsWidth(Scale):
+    """Declares contract 2 but returns a width from build, as contract 1 did."""
+
+    def build(self, in_shape, dtype, rng):
+        super().build(in_shape, dtype, rng)
+        return int(np.prod(in_shape))
+
+
+class FromTheFuture(Scale):
+    zoo_contract = 3
+
+
+class BuildBug(Scale):
+    def build(self, in_shape, dtype, rng):
+        return {"units": 3}["unit"]  # a typo: KeyError
+
+
+class FlatScale:
+    """The contract-1 twin of Scale (zoo 0.1: flat batches, ``build(in_features) -> int``): a correct layer."""
+
+    def build(self, in_features, dtype, rng):
+        s = rng.uniform(0.5, 1.5, in_features).astype(dtype)
+        self.s = Param("s", s, np.zeros_like(s))
+        return in_features
+
+    def params(self):
+        return [self.s]
+
+    def forward(self, x, training):
+        assert x.ndim == 2, "a contract-1 layer sees flat batches"
+        self.x = x
+        return x * self.s.value
+
+    def backward(self, dy, need_dx=True):
+        self.s.grad[...] = (dy * self.x).sum(axis=0)
+        return dy * self.s.value if need_dx else None
+
+
+class FlatReturnsShape(FlatScale):
+    """No zoo_contract, so contract 1, yet it returns a shape."""
+
+    def build(self, in_features, dtype, rng):
+        return (super().build(in_features, dtype, rng),)
+
+
+class FlatWithState(FlatScale):
+    """A contract-1 layer with state(): FlatLayer never saves it."""
+
+    def state(self):
+        return {"calls": np.zeros(1)}
+
+    def load_state(self, state):
+        pass
+
+
+class ChannelScale:
+    """``y[:, c] = x[:, c] * s[c]`` on images ``(C, H, W)``: a correct per-channel layer."""
+
+    zoo_contract = 2
+
+    def build(self, in_shape, dtype, rng):
+        if len(in_shape) != 3:
+            raise ValueError(f"channel_scale needs samples (C, H, W), got {in_shape}")
+        s = rng.uniform(0.5, 1.5, in_shape[0]).astype(dtype)
+        self.s = Param("s", s, np.zeros_like(s))
+        return in_shape
+
+    def params(self):
+        return [self.s]
+
+    def forward(self, x, training):
+        self.x = x
+        return x * self.s.value[:, None, None]
+
+    def backward(self, dy, need_dx=True):
+        self.s.grad[...] = (dy * self.x).sum(axis=(0, 2, 3))
+        return self.dx(dy) if need_dx else None
+
+    def dx(self, dy):
+        return dy * self.s.value[:, None, None]
+
+
+class SwapsHeightAndWidth(ChannelScale):
+    """Gives dx with H and W swapped: right shape on square images, wrong values; only a 3-D input shows it."""
+
+    def dx(self, dy):
+        return super().dx(dy).transpose(0, 1, 3, 2)
+
+
+class RunningCentre:
+    """``y = (x - centre) * s``, like batch norm without the scaling: a correct stateful layer.
+
+    In training the centre is the batch mean, and the running mean follows it; at evaluation
+    the centre is the running mean, which ``state()`` holds.
+    """
+
+    zoo_contract = 2
+    momentum = 0.5
+
+    def build(self, in_shape, dtype, rng):
+        s = rng.uniform(0.5, 1.5, in_shape).astype(dtype)
+        self.s = Param("s", s, np.zeros_like(s))
+        self.running_mean = np.zeros(in_shape, dtype)
+        return in_shape
+
+    def params(self):
+        return [self.s]
+
+    def state(self):
+        return {"running_mean": self.running_mean}
+
+    def load_state(self, state):
+        self.running_mean[...] = state["running_mean"]
+
+    def forward(self, x, training):
+        if training:
+            mean = x.mean(axis=0)
+            self.update(mean)
+            self.centred = x - mean
+        else:
+            self.centred = x - self.running_mean
+        self.training = training
+        return self.centred * self.s.value
+
+    def update(self, mean):
+        self.running_mean *= self.momentum
+        self.running_mean += (1 - self.momentum) * mean
+
+    def backward(self, dy, need_dx=True):
+        self.s.grad[...] = (dy * self.centred).sum(axis=0)
+        if not need_dx:
+            return None
+        dc = dy * self.s.value
+        return dc - dc.mean(axis=0) if self.training else dc
+
+
+class UnsavedCentre(RunningCentre):
+    """Keeps its running mean but does not say so: model files and checkpoints would lose it."""
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+
+
+class IgnoresLoadState(RunningCentre):
+    def load_state(self, state):
+        pass  # forgets to copy
+
+
+class OnlyState(RunningCentre):
+    load_state = None
+
+
+class StateNamedLikeParam(RunningCentre):
+    def state(self):
+        return {"s": self.running_mean}
+
+    def load_state(self, state):
+        self.running_mean[...] = state["s"]
+
+
+class Float64State(RunningCentre):
+    def build(self, in_shape, dtype, rng):
+        out_shape = super().build(in_shape, dtype, rng)
+        self.running_mean = self.running_mean.astype(np.float64)  # whatever the dtype of the build
+        return out_shape
+
+
+class UpcastingUpdate(RunningCentre):
+    def update(self, mean):
+        self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mean.astype(np.float64)
+
+
+class UpdatesAtEvaluation(RunningCentre):
+    def forward(self, x, training):
+        if not training:
+            self.update(x.mean(axis=0))  # batch norm must not learn from evaluation batches
+        return super().forward(x, training)
+
+
+class NoisyCentre(RunningCentre):
+    """A stateful layer with noise at evaluation: restoring its state must not excuse the noise."""
+
+    def build(self, in_shape, dtype, rng):
+        self.rng = rng
+        return super().build(in_shape, dtype, rng)
+
+    def forward(self, x, training):
+        y = super().forward(x, training)
+        return y if training else y + self.rng.standard_normal(y.shape).astype(y.dtype)
+
+
+class UnseededEvaluationNoise(RunningCentre):
+    def forward(self, x, training):
+        y = super().forward(x, training)
+        return y if training else y * (1 + 0.01 * np.random.default_rng().standard_normal(y.shape)).astype(y.dtype)
+
+
+class BatchStatisticsAtEvaluation(RunningCentre):
+    """Centres on the batch mean in evaluation mode too, with the matching gradient: only batch order shows it."""
+
+    def forward(self, x, training):
+        y = super().forward(x, True)
+        if not training:
+            self.running_mean[...] = self.saved  # leaves its state alone at evaluation, as it should
+        return y
+
+    def update(self, mean):
+        self.saved = self.running_mean.copy()
+        super().update(mean)
+
+
+class StateAttribute(Scale):
+    """Keeps a string in ``self.state``, a name the layer contract reserves."""
+
+    def build(self, in_shape, dtype, rng):
+        self.state = "idle"
+        return super().build(in_shape, dtype, rng)
+
+
+class FlatStateAttribute(FlatScale):
+    """A zoo 0.1 layer may keep anything in ``self.state``: contract 1 reserves no such name."""
+
+    def build(self, in_features, dtype, rng):
+        self.state = "idle"
+        return super().build(in_features, dtype, rng)
 
 
 class PlantedLayers:
@@ -129,6 +361,27 @@ class PlantedLayers:
         register("global_state_noise", GlobalStateNoise)
         register("noisy_evaluation", NoisyEvaluation)
         register("hidden_state", HiddenState)
+        register("returns_width", ReturnsWidth)
+        register("from_the_future", FromTheFuture)
+        register("build_bug", BuildBug)
+        register("flat_scale", FlatScale)
+        register("flat_returns_shape", FlatReturnsShape)
+        register("flat_with_state", FlatWithState)
+        register("channel_scale", ChannelScale)
+        register("swaps_height_and_width", SwapsHeightAndWidth)
+        register("running_centre", RunningCentre)
+        register("unsaved_centre", UnsavedCentre)
+        register("ignores_load_state", IgnoresLoadState)
+        register("only_state", OnlyState)
+        register("state_named_like_param", StateNamedLikeParam)
+        register("float64_state", Float64State)
+        register("upcasting_update", UpcastingUpdate)
+        register("updates_at_evaluation", UpdatesAtEvaluation)
+        register("noisy_centre", NoisyCentre)
+        register("unseeded_evaluation_noise", UnseededEvaluationNoise)
+        register("batch_statistics_at_evaluation", BatchStatisticsAtEvaluation)
+        register("state_attribute", StateAttribute)
+        register("flat_state_attribute", FlatStateAttribute)
 
 
 class MeanSquaredError:
@@ -407,22 +660,146 @@ def test_correct_plugins_pass(kind, name, options, kwargs):
     zoo.testing.check_plugin(kind, name, options, catalog=CATALOG, **kwargs)
 
 
+IMAGES = {"in_shape": (2, 6, 6)}
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("scale", {"in_shape": (2, 3, 4)}),
+        ("scale", {"in_shape": [3]}),
+        ("scale", {"in_features": 7}),  # zoo 0.1's keyword
+        ("flat_scale", {}),
+        ("flat_scale", {"in_shape": (2, 3, 3)}),  # a contract-1 layer sees the images flattened, as in a network
+        ("flat_state_attribute", {}),
+        ("channel_scale", IMAGES),
+        ("channel_scale", {"in_shape": (3, 4, 5)}),
+        ("running_centre", {}),
+        ("running_centre", IMAGES),
+    ],
+)
+def test_correct_layers_pass_on_every_shape(name, kwargs):
+    zoo.testing.check_layer(name, catalog=CATALOG, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("wrong_param_gradient", {}, r"gradient check \(training mode\): s\.grad: it differs from central differences"),
+        ("wrong_input_gradient", {}, r"gradient check \(training mode\): dx \(what backward returns\): it differs"),
+        ("wrong_input_gradient", IMAGES, r"in_shape \(2, 6, 6\)\) fails the gradient check \(training mode\): dx"),
+        (
+            "swaps_height_and_width",
+            IMAGES,
+            r"gradient check \(training mode\): dx \(what backward returns\): it differs",
+        ),
+        ("accumulating_gradient", {}, r"gradient check \(training mode\): s\.grad: it differs"),
+        ("upcasting", {}, r"float32 check: forward's output in training mode is float64\[4, 5\], expected float32"),
+        ("upcasting", IMAGES, r"float32 check: forward's output in training mode is float64\[4, 2, 6, 6\], expected"),
+        ("unseeded_noise", {}, r"determinism check: two layers built from the same seed give different training"),
+        ("global_state_noise", {}, r"random state check: it drew from numpy's global random state"),
+        ("noisy_evaluation", {}, r"determinism check: evaluation-mode forward gives different outputs"),
+        ("hidden_state", {}, r"model file round trip: .*evaluation output differs .*params\(\) and state\(\) miss"),
+        ("hidden_state", IMAGES, r"model file round trip: .*evaluation output differs"),
+    ],
+)
+def test_planted_layer_bugs_fail(name, kwargs, message):
+    with pytest.raises(ConformanceError, match=message):
+        zoo.testing.check_layer(name, catalog=CATALOG, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        (
+            "returns_width",
+            {},
+            r"build check: build\(\(5,\)\) returned 5, not an output shape: a contract-2 layer returns a tuple",
+        ),
+        (
+            "flat_returns_shape",
+            {},
+            r"build check: build\(5\) returned \(5,\), not a positive number of features: a contract-1 layer .*"
+            r"declares zoo_contract = 2",
+        ),
+        ("from_the_future", {}, r"build check: it declares zoo_contract = 3; zoo runs layer contracts \(1, 2\)"),
+        (
+            "build_bug",
+            IMAGES,
+            r"^layer 'build_bug' \(plugin .*, in_shape \(2, 6, 6\)\) fails the build check: "
+            r"build\(\(2, 6, 6\), float64, rng\) raised KeyError: 'unit'$",
+        ),
+        (
+            "channel_scale",
+            {},
+            r"build check: build\(\(5,\), float64, rng\) raised ValueError: channel_scale needs samples \(C, H, W\), "
+            r"got \(5,\); a layer on images is checked with in_shape=\(C, H, W\), e.g. in_shape=\(2, 6, 6\)",
+        ),
+    ],
+)
+def test_planted_build_bugs_fail_naming_the_in_shape(name, kwargs, message):
+    with pytest.raises(ConformanceError, match=message) as caught:
+        zoo.testing.check_layer(name, catalog=CATALOG, **kwargs)
+    assert caught.value.check == "the build check"
+
+
+def test_an_exception_in_build_keeps_its_traceback_as_the_cause():
+    with pytest.raises(ConformanceError) as caught:
+        zoo.testing.check_layer("build_bug", catalog=CATALOG)
+    assert isinstance(caught.value.__cause__, KeyError)
+
+
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("wrong_param_gradient", r"gradient check \(training mode\): s\.grad: it differs from central differences"),
-        ("wrong_input_gradient", r"gradient check \(training mode\): dx \(what backward returns\): it differs"),
-        ("accumulating_gradient", r"gradient check \(training mode\): s\.grad: it differs"),
-        ("upcasting", r"float32 check: forward's output in training mode is float64\[4, 5\], expected float32"),
-        ("unseeded_noise", r"gradient check \(training mode\): two forwards on the same input.*differ"),
-        ("global_state_noise", r"random state check: it drew from numpy's global random state"),
-        ("noisy_evaluation", r"determinism check: evaluation-mode forward gives different outputs"),
-        ("hidden_state", r"model file round trip: .*evaluation output differs .*forward uses state that params"),
+        ("unsaved_centre", r"determinism check: evaluation-mode forward gives different outputs .*running means"),
+        ("ignores_load_state", r"state check: after load_state\(arrays\), state\(\) gives 'running_mean' other"),
+        ("only_state", r"state check: it has one of state\(\) and load_state\(\) but not the other"),
+        ("state_named_like_param", r"state check: state\(\) and params\(\) both use the names \['s'\]"),
+        ("float64_state", r"state check: state\(\)\['running_mean'\]: built for float32, it is float64"),
+        ("upcasting_update", r"float32 check: after a training step its state 'running_mean' is float64"),
+        ("updates_at_evaluation", r"determinism check: an evaluation-mode forward must change no state"),
+        ("noisy_centre", r"determinism check: evaluation-mode forward gives different outputs"),
+        ("unseeded_evaluation_noise", r"determinism check: evaluation-mode forward gives different outputs"),
+        ("batch_statistics_at_evaluation", r"determinism check: in evaluation mode, a sample's output depends on"),
+        ("state_attribute", r"state check: its attribute state is str, not a method: zoo calls state\(\) on layers"),
+        ("flat_with_state", r"state check: .*contract-1 layer \(no zoo_contract\), whose state zoo never saves"),
     ],
 )
-def test_planted_layer_bugs_fail(name, message):
+@pytest.mark.parametrize("kwargs", [{}, IMAGES], ids=["flat", "images"])
+def test_planted_state_bugs_fail(name, message, kwargs):
+    """Restoring a layer's state between forwards lets running statistics pass, but nothing else."""
     with pytest.raises(ConformanceError, match=message):
-        zoo.testing.check_layer(name, catalog=CATALOG)
+        zoo.testing.check_layer(name, catalog=CATALOG, **kwargs)
+
+
+def test_the_model_file_round_trip_restores_layer_state(monkeypatch):
+    """The state a training forward moved comes back from the model file (network.state() carries it)."""
+    saved = []
+    real_save = zoo.testing.layers.save
+
+    def spy(path, network, entry, **kwargs):
+        saved.append({key: value.copy() for key, value in network.state().items()})
+        return real_save(path, network, entry, **kwargs)
+
+    monkeypatch.setattr(zoo.testing.layers, "save", spy)
+    zoo.testing.check_layer("running_centre", catalog=CATALOG, **IMAGES)
+    assert [sorted(state) for state in saved] == [["layers.0.running_mean", "layers.0.s"]] * 2
+    assert all(np.any(state["layers.0.running_mean"] != 0) for state in saved), "the state was never moved"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"in_shape": (2, 0, 6)}, r"in_shape must be a tuple of positive integers such as \(5,\).*got \(2, 0, 6\)"),
+        ({"in_shape": 5}, r"in_shape must be a tuple of positive integers .*got 5"),
+        ({"in_features": 0}, r"in_features must be a positive integer, got 0"),
+        ({"in_features": 5, "in_shape": (2, 6, 6)}, r"give in_shape or in_features \(its old name"),
+    ],
+)
+def test_a_bad_in_shape_is_a_usage_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        zoo.testing.check_layer("scale", catalog=CATALOG, **kwargs)
 
 
 def test_planted_loss_bug_fails():
@@ -542,7 +919,7 @@ def test_the_error_names_plugin_package_options_and_check():
     error = caught.value
     assert isinstance(error, AssertionError)
     assert str(error).startswith(
-        f"layer 'upcasting' (plugin '{__name__}.PlantedLayers', not installed) fails the float32 check: "
+        f"layer 'upcasting' (plugin '{__name__}.PlantedLayers', not installed, in_shape (5,)) fails the float32 check: "
     )
     assert (error.kind, error.name, error.plugin, error.package) == (
         "layer",
@@ -581,8 +958,8 @@ def test_options_are_validated_as_in_an_entry():
 def test_check_plugin_dispatches_on_kind():
     with pytest.raises(ConformanceError, match=r"^initialiser 'fixed_seed_normal'"):
         zoo.testing.check_plugin("initialiser", "fixed_seed_normal", catalog=CATALOG)
-    with pytest.raises(ConfigError, match=r"no check for kind 'dataset'"):
-        zoo.testing.check_plugin("dataset", "mnist", catalog=CATALOG)
+    with pytest.raises(ConfigError, match=r"no check for kind 'schedule' \(checked: layer, .*model"):
+        zoo.testing.check_plugin("schedule", "cosine", catalog=CATALOG)
     with pytest.raises(ConfigError, match=r"a registry entry takes no options"):
         zoo.testing.check_plugin("model", "good-entry", {"x": 1}, catalog=CATALOG)
 
@@ -593,6 +970,7 @@ class GoodPlugins:
     @zoo.hookimpl
     def register_layers(self, register):
         register("scale", Scale)
+        register("channel_scale", ChannelScale)
 
     @zoo.hookimpl
     def register_initialisers(self, register):
@@ -606,14 +984,27 @@ class GoodPlugins:
 def test_check_package_checks_every_name_of_a_package():
     catalog = zoo.testing.catalog_with(GoodPlugins())
     plugin = f"{__name__}.GoodPlugins"
-    options = {"tiny_normal": {"options": {}, "std": 0.05}, "batches:chunks": {"size": 3}}
+    options = {
+        "tiny_normal": {"options": {}, "std": 0.05},
+        "batches:chunks": {"size": 3},
+        "channel_scale": {"options": {}, "in_shape": (2, 6, 6)},
+    }
     checked = zoo.testing.check_package(plugin, catalog=catalog, options=options)
-    assert checked == [("layer", "scale"), ("initialiser", "tiny_normal"), ("batches", "chunks")]
-    assert zoo.testing.check_package(plugin, catalog=catalog, skip=["layer:scale", "chunks"]) == [
+    assert checked == [
+        ("layer", "channel_scale"),
+        ("layer", "scale"),
+        ("initialiser", "tiny_normal"),
+        ("batches", "chunks"),
+    ]
+    assert zoo.testing.check_package(plugin, catalog=catalog, skip=["layer:scale", "chunks", "channel_scale"]) == [
         ("initialiser", "tiny_normal")
     ]
+    with pytest.raises(ConformanceError, match=r"layer 'channel_scale' .*in_shape \(5,\)\) fails the build check"):
+        zoo.testing.check_package(plugin, catalog=catalog, options={"tiny_normal": {"options": {}, "std": 0.05}})
     with pytest.raises(ConformanceError, match=r"initialiser 'tiny_normal'.*std check"):
-        zoo.testing.check_package(plugin, catalog=catalog, options={"tiny_normal": {"options": {}, "std": 1.0}})
+        zoo.testing.check_package(
+            plugin, catalog=catalog, options=options | {"tiny_normal": {"options": {}, "std": 1.0}}
+        )
     with pytest.raises(ConfigError, match=r"'no-such-package' registered no plugin names \(packages: .*numpy-zoo"):
         zoo.testing.check_package("no-such-package", catalog=catalog)
 

@@ -3,8 +3,8 @@
 ``zoo.testing.check_layer`` and ``check_loss`` gradient-check every layer and loss the catalog
 holds (input and every parameter, training and evaluation mode, float32 and float64, seeding,
 model files), so a plugin is checked the moment it registers a name. A name that needs options
-gets them from ``LAYERS`` / ``LOSSES`` below; without an entry it is checked with none, and a
-required option then fails saying which.
+(or, for a layer on images, an ``in_shape``) gets them from ``LAYERS`` / ``LOSSES`` below; without
+an entry it is checked with none, and a required option then fails saying which.
 """
 
 import numpy as np
@@ -15,13 +15,47 @@ from zoo.plugins import default_catalog
 
 CATALOG = default_catalog()
 
-# Option variants per layer name, written as in a registry entry; names not listed are checked without options.
+IMAGES = (2, 6, 6)
+"""Small images ``(C, H, W)``: the gradient check runs two forwards per input value, so keep them few."""
+# Per layer name: check_layer keyword variants (options as in a registry entry, and in_shape for layers on
+# images); names not listed are checked with neither, on flat samples (5,). Names not (yet) registered are unused.
 LAYERS = {
     "dense": [
-        {"units": 3},
-        {"units": 3, "weight_init": "glorot_uniform", "bias_init": {"type": "uniform", "low": -0.5, "high": 0.5}},
+        {"options": {"units": 3}},
+        {
+            "options": {
+                "units": 3,
+                "weight_init": "glorot_uniform",
+                "bias_init": {"type": "uniform", "low": -0.5, "high": 0.5},
+            }
+        },
+        {"options": {"units": 3}, "in_shape": IMAGES},  # flattens its input itself
     ],
-    "dropout": [{"rate": 0.3}],
+    "flatten": [{"in_shape": IMAGES}, {"in_shape": (3, 4)}],
+    "relu": [{}, {"in_shape": IMAGES}],
+    "tanh": [{}, {"in_shape": IMAGES}],
+    "sigmoid": [{}, {"in_shape": IMAGES}],
+    "dropout": [{"options": {"rate": 0.3}}, {"options": {"rate": 0.3}, "in_shape": IMAGES}],
+    "conv2d": [
+        {"options": {"filters": 3, "kernel": 3}, "in_shape": IMAGES},
+        {"options": {"filters": 2, "kernel": 3, "padding": "same"}, "in_shape": IMAGES},
+        {"options": {"filters": 2, "kernel": 3, "stride": 2, "padding": 1}, "in_shape": (2, 7, 7)},
+        {"options": {"filters": 2, "kernel": 2, "stride": 2}, "in_shape": (1, 6, 6)},
+    ],
+    "maxpool2d": [
+        {"options": {"size": 2}, "in_shape": IMAGES},
+        {"options": {"size": 3, "stride": 3}, "in_shape": IMAGES},
+    ],
+    "avgpool2d": [
+        {"options": {"size": 2}, "in_shape": IMAGES},
+        {"options": {"size": 3, "stride": 3}, "in_shape": IMAGES},
+    ],
+    "global_avgpool": [{"in_shape": IMAGES}],
+    "batchnorm": [  # after dense (flat) and after conv (per channel)
+        {},
+        {"in_shape": IMAGES},
+        {"options": {"momentum": 0.8, "eps": 1e-3}, "in_shape": IMAGES},
+    ],
 }
 # Per loss name: check_loss keyword variants (options, and output="logits" for a loss on any real output).
 LOSSES = {
@@ -44,9 +78,9 @@ def test_builtins_are_registered():
     assert {"softmax_cross_entropy", "cross_entropy"} <= set(CATALOG.names("loss"))
 
 
-@pytest.mark.parametrize("name, options", list(_variants("layer", LAYERS, {})))
-def test_layer_conforms(name, options):
-    zoo.testing.check_layer(name, options, catalog=CATALOG)
+@pytest.mark.parametrize("name, kwargs", list(_variants("layer", LAYERS, {})))
+def test_layer_conforms(name, kwargs):
+    zoo.testing.check_layer(name, catalog=CATALOG, **kwargs)
 
 
 @pytest.mark.parametrize("name, kwargs", list(_variants("loss", LOSSES, {})))

@@ -510,7 +510,7 @@ def test_random_sample_draws_distinct_indices_each_step():
 
 def _dropout(rate, dtype=np.float64, features=500, seed=0):
     layer = CATALOG.get("layer", "dropout").factory(rate=rate)
-    assert layer.build(features, np.dtype(dtype), np.random.default_rng(seed)) == features
+    assert layer.build((features,), np.dtype(dtype), np.random.default_rng(seed)) == (features,)
     return layer
 
 

@@ -1,19 +1,33 @@
 """Evaluating a network on uint8 images, in chunks so memory stays flat."""
 
+import math
+
 import numpy as np
 
 from zoo.batching import BatchMaker
 from zoo.network import Network
 
 CHUNK = 2000
+"""Most images evaluated at once."""
+ACTIVATION_BUDGET = 1 << 21
+"""Values the largest activation of a chunk may hold: a convolutional network evaluates in smaller chunks."""
 
 
-def predict(network: Network, images: np.ndarray, maker: BatchMaker | None = None, chunk: int = CHUNK) -> np.ndarray:
+def chunk_size(network: Network) -> int:
+    """Images per evaluation chunk: :data:`CHUNK`, fewer where one sample's largest activation is big."""
+    largest = max(math.prod(shape) for shape in network.shapes)
+    return max(1, min(CHUNK, ACTIVATION_BUDGET // largest))
+
+
+def predict(
+    network: Network, images: np.ndarray, maker: BatchMaker | None = None, chunk: int | None = None
+) -> np.ndarray:
     """Predicted class ``(N,)`` for uint8 images ``(N, H, W)``.
 
     Pass the ``maker`` of an earlier call on the same images to reuse its chunk buffer.
     """
     maker = maker or BatchMaker(images, network.dtype)
+    chunk = chunk or chunk_size(network)
     predictions = np.empty(len(images), dtype=np.intp)
     for start in range(0, len(images), chunk):
         stop = min(start + chunk, len(images))
@@ -23,10 +37,15 @@ def predict(network: Network, images: np.ndarray, maker: BatchMaker | None = Non
 
 
 def evaluate(
-    network: Network, images: np.ndarray, labels: np.ndarray, maker: BatchMaker | None = None, chunk: int = CHUNK
+    network: Network,
+    images: np.ndarray,
+    labels: np.ndarray,
+    maker: BatchMaker | None = None,
+    chunk: int | None = None,
 ) -> tuple[float, float]:
     """Mean loss (the network's own loss) and accuracy on ``images``, in chunks (``maker`` as for :func:`predict`)."""
     maker = maker or BatchMaker(images, network.dtype)
+    chunk = chunk or chunk_size(network)
     loss_sum, correct = 0.0, 0
     for start in range(0, len(images), chunk):
         stop = min(start + chunk, len(images))

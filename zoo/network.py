@@ -69,7 +69,7 @@ class Network:
 
 def _layer_state(layer: Layer) -> dict[str, np.ndarray]:
     state = getattr(layer, "state", None)
-    return state() if state is not None else {}
+    return state() if callable(state) else {}
 
 
 def build_network(
@@ -129,11 +129,12 @@ def _build(layer: Layer, ref: PluginRef, in_shape: tuple, dtype: np.dtype, rng, 
         out = layer.build(in_shape, dtype, rng)
     except (MemoryError, ValueError) as error:  # numpy's answer to a width too large to allocate, or a bad fit
         raise ConfigError(f"{ref.where}: cannot build this layer for input {in_shape}: {one_line(error)}") from None
-    except TypeError as error:
+    except Exception as error:  # a plugin's bug: one line naming it, the cause kept for its author
         plugin = catalog.get("layer", ref.type).plugin
-        raise PluginError(f"{ref.where}: layer {ref.type!r} (plugin {plugin!r}): {one_line(error)}") from None
-    if isinstance(out, list):
-        out = tuple(out)
+        raise PluginError(
+            f"{ref.where}: layer {ref.type!r} (plugin {plugin!r}): build raised {type(error).__name__}: "
+            f"{one_line(error)}"
+        ) from error
     if not is_shape(out):
         plugin = catalog.get("layer", ref.type).plugin
         raise PluginError(

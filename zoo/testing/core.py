@@ -54,6 +54,8 @@ class Subject:
     """The options as given (TOML values), for messages and for entries built around the plugin."""
     ref: PluginRef
     catalog: Catalog
+    given: tuple[tuple[str, Any], ...] = ()
+    """Arguments of the check worth naming in every message, e.g. ``(("in_shape", (2, 6, 6)),)``."""
 
     @classmethod
     def resolve(cls, kind: str, name: str, options: dict[str, Any] | None, catalog: Catalog | None) -> "Subject":
@@ -80,6 +82,7 @@ class Subject:
         record = self.record
         origin = f"plugin {record.plugin!r}, " + (f"package {record.package}" if record.package else "not installed")
         options = f", options {self.options!r}" if self.options else ""
+        options += "".join(f", {key} {value!r}" for key, value in self.given)
         return ConformanceError(
             f"{record.kind} {record.name!r} ({origin}{options}) fails {check}: {detail}",
             kind=record.kind,

@@ -42,7 +42,7 @@ def check_entry(
             one_step = entry.with_overrides(["train.steps=1"], catalog)
             splits = _random_splits(image_shape, classes, samples)
             seed = one_step.seed_for(None)
-            initial = build_network(one_step, catalog, splits.in_features, classes, seeds(seed)["layers"])
+            initial = build_network(one_step, catalog, splits.in_shape, classes, seeds(seed)["layers"])
             before = {key: value.copy() for key, value in initial.state().items()}
             network, result = train(one_step, splits, catalog)
         except ZooError as error:

@@ -1,24 +1,29 @@
-"""``check_layer``: gradients, float32 and float64, seeded randomness, training versus evaluation, model files."""
+"""``check_layer``: build, gradients, float32 and float64, seeded randomness, layer state, model files."""
 
+import math
 import numbers
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
-from zoo.errors import ZooError
+from zoo.errors import ConfigError, ZooError, one_line
+from zoo.layers import CONTRACTS, FlatLayer, contract_of, is_shape
 from zoo.modelfile import load, save
 from zoo.network import build_network
 from zoo.testing.core import Subject, global_random_state_untouched
 from zoo.testing.gradients import gradient_error, numeric_gradient, relative_difference
 
 ROWS = 4
-"""Batch rows of every check."""
-FEATURES = 5
-"""Input features, unless ``in_features`` says otherwise."""
+"""Batch rows of every check: batches are ``(ROWS, *in_shape)``."""
+IN_SHAPE = (5,)
+"""Per-sample input shape, unless ``in_shape`` says otherwise."""
+IMAGE_SHAPE = (2, 6, 6)
+"""A small ``(C, H, W)`` for layers on images: the gradient check perturbs every input value one by one."""
 FLOAT32_TOLERANCE = 1e-4
 """Allowed difference between float32 and float64 results, relative to their size."""
 COMPANIONS = {"loss": "softmax_cross_entropy", "optimizer": "sgd", "batches": "full_batch"}
@@ -26,59 +31,146 @@ COMPANIONS = {"loss": "softmax_cross_entropy", "optimizer": "sgd", "batches": "f
 
 
 def check_layer(
-    name: str, options: dict[str, Any] | None = None, *, catalog: Catalog | None = None, in_features: int = FEATURES
+    name: str,
+    options: dict[str, Any] | None = None,
+    *,
+    catalog: Catalog | None = None,
+    in_shape: tuple[int, ...] | None = None,
+    in_features: int | None = None,
 ) -> None:
-    """Check the layer ``name`` made with ``options``; raise ConformanceError on the first failure.
+    """Check the layer ``name`` made with ``options`` on batches ``(4, *in_shape)``; raise ConformanceError if it fails.
 
-    - ``build`` returns a positive width; every parameter is a ``Param`` of the dtype asked
-      for, with a gradient of its shape; parameter names are distinct.
+    - Build: ``build`` returns a valid output shape (contract 2: a tuple of positive integers;
+      contract 1, a layer without ``zoo_contract``: a positive int, and the layer is then checked
+      through :class:`zoo.layers.FlatLayer`, as networks run it); an exception it raises is a
+      failure naming the in_shape; every parameter is a ``Param`` of the dtype asked for, with a
+      gradient of its shape; parameter names are distinct. ``forward`` gives ``(4, *out_shape)``.
+    - State (optional ``state()`` and ``load_state()``, both or neither): names distinct from the
+      parameters', numpy arrays, floating ones of the build's dtype; ``load_state`` sets exactly
+      what it is given and ``state()`` gives it back.
     - Gradients: ``backward(dy)`` is the gradient of ``sum(forward(x) * dy)`` with respect to
       ``x`` and to every parameter (central differences, float64, relative error below 1e-6),
       in training and in evaluation mode, after a larger batch (so reused buffers are views and
       stale gradients must be overwritten); ``need_dx=False`` fills the same parameter
       gradients; ``forward`` leaves its input alone.
     - Randomness in training mode comes only from the Generator given to ``build``: two
-      forwards from one state of it agree (zoo checkpoints save and restore that state), two
-      layers built from one seed agree, and numpy's global random state is never touched.
-    - Evaluation mode is deterministic: the same output every time, whatever ran before.
-    - float32 stays float32 (outputs, ``dx``, parameters and gradients), and agrees with
-      float64 on the same parameters to 1e-4.
-    - Saving a one-layer network with :func:`zoo.modelfile.save` and loading it back restores
-      every parameter and the evaluation output exactly (in float32 and float64); the entry
-      around the layer uses zoo's built-in ``softmax_cross_entropy``, ``sgd`` and ``full_batch``.
+      forwards from one state of it (and one layer state) agree (zoo checkpoints save and
+      restore both), two layers built from one seed agree, and numpy's global random state is
+      never touched.
+    - Evaluation mode is deterministic given the layer's state: it changes no state, gives
+      the same output every time from the same state, whatever ran before, and each sample's
+      output depends on that sample alone; training-mode forwards may update the state (batch
+      norm's running statistics).
+    - float32 stays float32 (outputs, ``dx``, parameters, gradients and state), and agrees
+      with float64 on the same parameters and state to 1e-4.
+    - Saving a one-layer network (with ``flatten`` after it if its output has several axes)
+      with :func:`zoo.modelfile.save`, after training-mode forwards moved its state, and loading
+      it back restores every parameter, every state array and the evaluation output exactly
+      (in float32 and float64); the entry around the layer uses zoo's built-in
+      ``softmax_cross_entropy``, ``sgd`` and ``full_batch``.
 
-    ``in_features`` is the width of the input batches, for layers that need a particular one.
+    ``in_shape`` is one input sample's shape, channels first: ``(5,)`` unless given; a layer on
+    images (convolution, pooling) takes ``(C, H, W)``, e.g. ``in_shape=(2, 6, 6)``: keep it small,
+    the gradient check runs two forwards per input value. ``in_features=n`` (zoo 0.1's keyword)
+    is ``in_shape=(n,)``.
     """
-    subject = Subject.resolve("layer", name, options, catalog)
+    shape = _in_shape(name, in_shape, in_features)
+    subject = attrs.evolve(Subject.resolve("layer", name, options, catalog), given=(("in_shape", shape),))
     with global_random_state_untouched(subject, "the random state check"):
+        _check_determinism(subject, shape)
         for training in (True, False):
-            _check_gradients(subject, in_features, training)
-        _check_float32(subject, in_features)
-        _check_determinism(subject, in_features)
-        _check_model_file(subject, in_features)
+            _check_gradients(subject, shape, training)
+        _check_float32(subject, shape)
+        _check_model_file(subject, shape)
+
+
+def _in_shape(name: str, in_shape: object, in_features: object) -> tuple[int, ...]:
+    source = f"zoo.testing: layer {name!r}"
+    if in_features is not None:
+        if isinstance(in_features, bool) or not isinstance(in_features, numbers.Integral) or in_features < 1:
+            raise ConfigError(f"{source}: in_features must be a positive integer, got {in_features!r}")
+        if in_shape is not None:
+            raise ConfigError(f"{source}: give in_shape or in_features (its old name, for flat input), not both")
+        return (int(in_features),)
+    if in_shape is None:
+        return IN_SHAPE
+    shape = tuple(in_shape) if isinstance(in_shape, (tuple, list)) else in_shape
+    if not is_shape(shape):
+        raise ConfigError(
+            f"{source}: in_shape must be a tuple of positive integers such as (5,) or (2, 6, 6), got {in_shape!r}"
+        )
+    return tuple(int(n) for n in shape)
 
 
 class _Probe:
-    """A built layer whose Generator can be rewound, so a stochastic layer is a fixed function between rewinds."""
+    """A built layer whose Generator and state can be rewound, so a stochastic or stateful layer is a fixed function."""
 
-    def __init__(self, subject: Subject, in_features: int, dtype: type, seed: int):
-        self.layer = subject.make()
+    def __init__(self, subject: Subject, in_shape: tuple[int, ...], dtype: type, seed: int):
+        self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        width = self.layer.build(in_features, np.dtype(dtype), self.rng)
-        if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
-            raise subject.fail("the build check", f"build() returned {width!r}, not a positive number of features")
-        self.width = int(width)
+        self.layer, self.out_shape = _build(subject, in_shape, self.dtype, self.rng)
         self.params = list(self.layer.params())
-        _check_params(subject, self.params, np.dtype(dtype))
+        _check_params(subject, self.params, self.dtype)
+        _check_state(subject, self.layer, self.params, self.dtype)
         self.remember()
 
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of the layer's state (empty for a layer without one)."""
+        state = getattr(self.layer, "state", None)
+        return {key: value.copy() for key, value in state().items()} if state is not None else {}
+
     def remember(self) -> None:
-        """Make the Generator's current state the one every :meth:`forward` starts from."""
-        self._state = self.rng.bit_generator.state
+        """Make the Generator's and the layer's current states the ones every :meth:`forward` starts from."""
+        self._rng_state = self.rng.bit_generator.state
+        self.saved = self.state()
+
+    def restore_state(self) -> None:
+        if self.saved:
+            self.layer.load_state({key: value.copy() for key, value in self.saved.items()})
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.rng.bit_generator.state = self._state
+        self.rng.bit_generator.state = self._rng_state
+        self.restore_state()
         return self.layer.forward(x, training)
+
+
+def _build(subject: Subject, in_shape: tuple, dtype: np.dtype, rng: np.random.Generator) -> tuple[Any, tuple]:
+    """A fresh layer built for ``in_shape``, seen through contract 2, and its output shape."""
+    check = "the build check"
+    layer = subject.make()
+    contract = contract_of(layer)
+    if contract not in CONTRACTS:
+        raise subject.fail(check, f"it declares zoo_contract = {contract!r}; zoo runs layer contracts {CONTRACTS}")
+    if contract == 1 and all(callable(getattr(layer, method, None)) for method in ("state", "load_state")):
+        raise subject.fail(
+            "the state check",
+            "it has state() and load_state(), but is a contract-1 layer (no zoo_contract), whose state zoo never "
+            "saves: declare zoo_contract = 2 and build(in_shape, dtype, rng) -> out_shape",
+        )
+    given = math.prod(in_shape) if contract == 1 else in_shape
+    try:
+        out = layer.build(given, dtype, rng)
+    except Exception as error:
+        hint = ""
+        if len(in_shape) == 1:
+            hint = f"; a layer on images is checked with in_shape=(C, H, W), e.g. in_shape={IMAGE_SHAPE}"
+        detail = f"build({given!r}, {dtype}, rng) raised {type(error).__name__}: {one_line(error)}{hint}"
+        raise subject.fail(check, detail) from (None if isinstance(error, ZooError) else error)
+    if contract == 1:
+        if isinstance(out, bool) or not isinstance(out, numbers.Integral) or out < 1:
+            raise subject.fail(
+                check,
+                f"build({given}) returned {out!r}, not a positive number of features: a contract-1 layer (one "
+                "without zoo_contract) returns an int; one that returns a shape declares zoo_contract = 2",
+            )
+        return FlatLayer(layer, in_shape=tuple(in_shape)), (int(out),)
+    if not (isinstance(out, tuple) and is_shape(out)):
+        raise subject.fail(
+            check,
+            f"build({given}) returned {out!r}, not an output shape: a contract-2 layer returns a tuple of "
+            "positive integers such as (128,) or (6, 28, 28)",
+        )
+    return layer, tuple(int(n) for n in out)
 
 
 def _check_params(subject: Subject, params: list, dtype: np.dtype) -> None:
@@ -96,10 +188,53 @@ def _check_params(subject: Subject, params: list, dtype: np.dtype) -> None:
             raise subject.fail(check, f"{p.name}: grad has shape {grad.shape}, its value {value.shape}")
 
 
-def _inputs(rng: np.random.Generator, rows: int, cols: int, dtype: type = np.float64) -> np.ndarray:
+def _check_state(subject: Subject, layer: Any, params: list, dtype: np.dtype) -> None:
+    """``state()`` and ``load_state()``: both or neither, plain arrays under free names, set and read back exactly."""
+    check = "the state check"
+    methods = {name: getattr(layer, name, None) for name in ("state", "load_state")}
+    if all(method is None for method in methods.values()):
+        return
+    for name, method in methods.items():
+        if method is not None and not callable(method):
+            raise subject.fail(
+                check,
+                f"its attribute {name} is {type(method).__name__}, not a method: zoo calls {name}() on layers to "
+                "save and restore arrays that are not trained, so the name is taken",
+            )
+    if any(method is None for method in methods.values()):
+        raise subject.fail(check, "it has one of state() and load_state() but not the other; model files need both")
+    state = layer.state()
+    if not isinstance(state, dict) or not all(isinstance(key, str) and key for key in state):
+        raise subject.fail(check, f"state() returned {type(state).__name__}, not a dict of non-empty names to arrays")
+    clash = sorted(set(state) & {p.name for p in params})
+    if clash:
+        raise subject.fail(check, f"state() and params() both use the names {clash}; model files keep both per layer")
+    for key, value in state.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            raise subject.fail(check, f"state()[{key!r}] is {type(value).__name__}, not a numpy array of numbers")
+        if value.dtype.kind == "f" and value.dtype != dtype:
+            raise subject.fail(check, f"state()[{key!r}]: built for {dtype}, it is {value.dtype}")
+    original = {key: value.copy() for key, value in state.items()}
+    for given in (_moved(original), original):
+        layer.load_state({key: value.copy() for key, value in given.items()})
+        back = layer.state()
+        for key, value in given.items():
+            if key not in back or back[key].dtype != value.dtype or not np.array_equal(back[key], value):
+                raise subject.fail(
+                    check,
+                    f"after load_state(arrays), state() gives {key!r} other than the array given: load_state must "
+                    "set the layer's state to what it is given (model files and checkpoints restore it so)",
+                )
+
+
+def _moved(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Other values of the same shapes and dtypes (variances stay positive)."""
+    return {key: ~value if value.dtype.kind == "b" else value + value.dtype.type(1) for key, value in state.items()}
+
+
+def _inputs(rng: np.random.Generator, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
     """Values of magnitude 0.2..1.5 with random signs: far from kinks at 0 such as ReLU's."""
-    magnitude = rng.uniform(0.2, 1.5, size=(rows, cols))
-    return (magnitude * rng.choice([-1.0, 1.0], size=(rows, cols))).astype(dtype)
+    return (rng.uniform(0.2, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)).astype(dtype)
 
 
 def _check_array(subject: Subject, check: str, what: str, array: object, shape: tuple, dtype: type) -> None:
@@ -110,27 +245,26 @@ def _check_array(subject: Subject, check: str, what: str, array: object, shape: 
         raise subject.fail(check, f"{what} is {array.dtype}{list(array.shape)}, expected {expected}")
 
 
-def _check_gradients(subject: Subject, in_features: int, training: bool) -> None:
+def _check_gradients(subject: Subject, in_shape: tuple, training: bool) -> None:
     check = f"the gradient check ({'training' if training else 'evaluation'} mode)"
     rng = np.random.default_rng(1)
-    probe = _Probe(subject, in_features, np.float64, seed=0)
-    big = _inputs(rng, ROWS + 3, in_features)
-    probe.layer.forward(big, training)
-    probe.layer.backward(rng.standard_normal((ROWS + 3, probe.width)))
+    probe = _Probe(subject, in_shape, np.float64, seed=0)
+    probe.layer.forward(_inputs(rng, (ROWS + 3, *in_shape)), training)
+    probe.layer.backward(rng.standard_normal((ROWS + 3, *probe.out_shape)))
     probe.remember()
 
-    x, dy = _inputs(rng, ROWS, in_features), rng.standard_normal((ROWS, probe.width))
+    x, dy = _inputs(rng, (ROWS, *in_shape)), rng.standard_normal((ROWS, *probe.out_shape))
     before = x.copy()
     y = probe.forward(x, training)
-    _check_array(subject, check, "forward's output", y, (ROWS, probe.width), np.float64)
+    _check_array(subject, check, "forward's output", y, (ROWS, *probe.out_shape), np.float64)
     if not np.array_equal(x, before):
         raise subject.fail(check, "forward changed its input in place; the layer before may still need it")
     y = y.copy()
     if not np.array_equal(probe.forward(x, training), y):
         raise subject.fail(
             check,
-            "two forwards on the same input, from the same state of the Generator given to build(), differ; "
-            "draw randomness only from that Generator (zoo checkpoints save and restore its state)",
+            "two forwards on the same input, from the same state of the Generator given to build() and the same "
+            "state(), differ; draw randomness only from that Generator (zoo checkpoints save and restore its state)",
         )
     dx = probe.layer.backward(dy.copy())
     dx = dx.copy() if isinstance(dx, np.ndarray) else dx
@@ -156,25 +290,33 @@ def _check_gradients(subject: Subject, in_features: int, training: bool) -> None
             raise subject.fail(check, f"backward(dy, need_dx=False) fills {p.name}.grad differently from backward(dy)")
 
 
-def _check_float32(subject: Subject, in_features: int) -> None:
+def _check_float32(subject: Subject, in_shape: tuple) -> None:
     check = "the float32 check"
-    p32, p64 = _Probe(subject, in_features, np.float32, 0), _Probe(subject, in_features, np.float64, 0)
-    if p32.width != p64.width:
-        raise subject.fail(check, f"built for float32 it gives {p32.width} features, for float64 {p64.width}")
+    p32, p64 = _Probe(subject, in_shape, np.float32, 0), _Probe(subject, in_shape, np.float64, 0)
+    if p32.out_shape != p64.out_shape:
+        raise subject.fail(check, f"built for float32 it gives samples of {p32.out_shape}, for float64 {p64.out_shape}")
     for a, b in zip(p32.params, p64.params):
         a.value[...] = b.value
+    if p64.saved:
+        p32.layer.load_state({key: value.astype(p32.saved[key].dtype) for key, value in p64.saved.items()})
+        p32.remember()
     rng = np.random.default_rng(2)
-    x64, dy64 = _inputs(rng, ROWS, in_features), rng.standard_normal((ROWS, p64.width))
+    x64, dy64 = _inputs(rng, (ROWS, *in_shape)), rng.standard_normal((ROWS, *p64.out_shape))
     x32, dy32 = x64.astype(np.float32), dy64.astype(np.float32)
-    shape = (ROWS, p32.width)
-    for training in (True, False):
+    shape = (ROWS, *p32.out_shape)
+    for training in (True, False):  # both alike, so that even state a layer hides cannot tell them apart
         mode = "training" if training else "evaluation"
+        p64.forward(x64, training)
+        p64.layer.backward(dy64.copy())
         _check_array(subject, check, f"forward's output in {mode} mode", p32.forward(x32, training), shape, np.float32)
         dx = p32.layer.backward(dy32.copy())
         _check_array(subject, check, f"dx in {mode} mode", dx, x32.shape, np.float32)
         for p in p32.params:
             if p.value.dtype != np.float32 or p.grad.dtype != np.float32:
                 raise subject.fail(check, f"after a {mode} step {p.name} is {p.value.dtype}, its grad {p.grad.dtype}")
+        for key, value in p32.state().items():
+            if value.dtype != p32.saved[key].dtype:
+                raise subject.fail(check, f"after a {mode} step its state {key!r} is {value.dtype}, built as float32")
 
     pairs = [("forward's output", p32.forward(x32, False).copy(), p64.forward(x64, False).copy())]
     pairs.append(("dx", p32.layer.backward(dy32.copy()).copy(), p64.layer.backward(dy64.copy()).copy()))
@@ -184,47 +326,75 @@ def _check_float32(subject: Subject, in_features: int) -> None:
         if not difference <= FLOAT32_TOLERANCE:
             raise subject.fail(
                 check,
-                f"in evaluation mode, with the same parameters, its float32 {what} differs from float64 by "
-                f"{difference:.1e} of its size (tolerance {FLOAT32_TOLERANCE:.0e})",
+                f"in evaluation mode, with the same parameters and state, its float32 {what} differs from float64 "
+                f"by {difference:.1e} of its size (tolerance {FLOAT32_TOLERANCE:.0e})",
             )
 
 
-def _check_determinism(subject: Subject, in_features: int) -> None:
+def _check_determinism(subject: Subject, in_shape: tuple) -> None:
     check = "the determinism check"
-    a, b = _Probe(subject, in_features, np.float64, 3), _Probe(subject, in_features, np.float64, 3)
+    a, b = _Probe(subject, in_shape, np.float64, 3), _Probe(subject, in_shape, np.float64, 3)
     for pa, pb in zip(a.params, b.params):
         if not np.array_equal(pa.value, pb.value):
             raise subject.fail(check, f"two builds from the same seed give different {pa.name}")
-    x = _inputs(np.random.default_rng(4), ROWS, in_features)
+    _same_state(subject, check, a.state(), b.state(), "two builds from the same seed give")
+    x = _inputs(np.random.default_rng(4), (ROWS, *in_shape))
     if not np.array_equal(a.layer.forward(x, True).copy(), b.layer.forward(x, True)):
         raise subject.fail(check, "two layers built from the same seed give different training-mode outputs")
+    _same_state(subject, check, a.state(), b.state(), "the same training-mode forward on two layers built alike leaves")
+    a.remember()
     first = a.layer.forward(x, False).copy()
+    _same_state(subject, check, a.state(), a.saved, "an evaluation-mode forward must change no state, but it leaves")
     a.layer.forward(x, True)
+    a.restore_state()
     if not (np.array_equal(a.layer.forward(x, False), first) and np.array_equal(b.layer.forward(x, False), first)):
-        raise subject.fail(check, "evaluation-mode forward gives different outputs for the same input and parameters")
+        state = f"state() holds {sorted(a.saved)}" if a.saved else "it has no state()"
+        raise subject.fail(
+            check,
+            "evaluation-mode forward gives different outputs for the same input, parameters and state "
+            f"({state}: statistics forward keeps, such as running means, belong in state() and load_state())",
+        )
+    half = ROWS // 2
+    if not relative_difference(a.layer.forward(x[half:], False), first[half:]) <= 1e-10:
+        raise subject.fail(
+            check,
+            "in evaluation mode, a sample's output depends on the other samples of its batch: batch statistics "
+            "are for training, evaluation uses state such as running means",
+        )
 
 
-def _check_model_file(subject: Subject, in_features: int) -> None:
+def _same_state(subject: Subject, check: str, a: dict, b: dict, what: str) -> None:
+    for key in sorted(set(a) | set(b)):
+        if key not in a or key not in b or not np.array_equal(a[key], b[key]):
+            raise subject.fail(check, f"{what} different state {key!r}")
+
+
+def _check_model_file(subject: Subject, in_shape: tuple) -> None:
     check = "the model file round trip"
+    out_shape = _Probe(subject, in_shape, np.float64, 0).out_shape
+    layers = [{"type": subject.name, **subject.options}] + ([{"type": "flatten"}] if len(out_shape) > 1 else [])
     for dtype in ("float64", "float32"):
-        width = _Probe(subject, in_features, np.dtype(dtype).type, 0).width
         table = {key: {"type": name} for key, name in COMPANIONS.items()}
-        table |= {"layers": [{"type": subject.name, **subject.options}], "train": {"steps": 1, "dtype": dtype}}
+        table |= {"layers": layers, "train": {"steps": 1, "dtype": dtype}}
         try:
             entry = ModelEntry.from_table(f"check-{subject.name}", table, "zoo.testing", subject.catalog)
-            network = build_network(entry, subject.catalog, in_features, width, np.random.SeedSequence(2024))
+            network = build_network(
+                entry, subject.catalog, in_shape, math.prod(out_shape), np.random.SeedSequence(2024)
+            )
         except ZooError as error:
             raise subject.fail(check, f"a one-layer network of it cannot be built: {error}") from None
         rng = np.random.default_rng(5)
         for p in network.params:  # moved off any value a fresh build could give
             p.value += (0.05 * rng.standard_normal(p.value.shape)).astype(p.value.dtype)
-        x = _inputs(rng, ROWS, in_features, np.dtype(dtype).type)
+        for _ in range(2):  # training-mode forwards move any state (running statistics) off its built value
+            network.forward(_inputs(rng, (ROWS, *in_shape), np.dtype(dtype).type), True)
+        x = _inputs(rng, (ROWS, *in_shape), np.dtype(dtype).type)
         expected = network.forward(x, False).copy()
         state = {key: value.copy() for key, value in network.state().items()}
         with tempfile.TemporaryDirectory(prefix="zoo-testing-") as directory:
             path = Path(directory) / "model.npz"
             try:
-                save(path, network, entry, in_features=in_features, n_classes=width, meta={})
+                save(path, network, entry, meta={})
                 loaded, _, _ = load(path, subject.catalog)
             except ZooError as error:
                 raise subject.fail(check, f"saving and loading a one-layer {dtype} network failed: {error}") from None
@@ -236,6 +406,7 @@ def _check_model_file(subject: Subject, in_features: int) -> None:
         if not np.array_equal(output, expected):
             raise subject.fail(
                 check,
-                f"with every parameter restored, its {dtype} evaluation output differs from before saving by "
-                f"{relative_difference(output, expected):.1e} of its size: forward uses state that params() misses",
+                f"with every parameter and state array restored, its {dtype} evaluation output differs from before "
+                f"saving by {relative_difference(output, expected):.1e} of its size: forward uses values that "
+                "params() and state() miss",
             )
