@@ -1,9 +1,14 @@
-"""Built-in datasets: MNIST and Fashion-MNIST from their IDX files, checked against known SHA-256 digests."""
+"""Built-in datasets: MNIST and Fashion-MNIST from their IDX files, checked against known SHA-256 digests.
+
+``MNIST`` and ``FASHION_MNIST`` are public :class:`zoo.datasets.Dataset` values: a plugin builds
+on them with ``MNIST.derive(transform)`` instead of copying the file list and digests.
+"""
 
 import functools
 
 import zoo
 from zoo.data import IdxFile, load_image_dataset
+from zoo.datasets import Dataset
 
 MNIST_FILES = {
     "train_images": IdxFile(
@@ -52,12 +57,19 @@ FASHION_CLASSES = (
     "Ankle boot",
 )
 
+DIGITS = tuple(str(d) for d in range(10))
+SHAPE = (1, 28, 28)
+"""One image of either dataset: one channel of 28 x 28 pixels."""
+
+MNIST = Dataset(SHAPE, DIGITS, functools.partial(load_image_dataset, "mnist", MNIST_FILES, DIGITS, MNIST_MIRRORS))
+FASHION_MNIST = Dataset(
+    SHAPE,
+    FASHION_CLASSES,
+    functools.partial(load_image_dataset, "fashion-mnist", FASHION_FILES, FASHION_CLASSES, FASHION_MIRRORS),
+)
+
 
 @zoo.hookimpl
 def register_datasets(register):
-    digits = tuple(str(d) for d in range(10))
-    register("mnist", functools.partial(load_image_dataset, "mnist", MNIST_FILES, digits, MNIST_MIRRORS))
-    register(
-        "fashion-mnist",
-        functools.partial(load_image_dataset, "fashion-mnist", FASHION_FILES, FASHION_CLASSES, FASHION_MIRRORS),
-    )
+    register("mnist", MNIST)
+    register("fashion-mnist", FASHION_MNIST)

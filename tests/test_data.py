@@ -125,14 +125,14 @@ def test_loads_raw_files(tmp_path):
 
 def test_candidate_dirs_order(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "env"))
-    assert candidate_dirs("toy", tmp_path / "arg") == [
-        tmp_path / "arg" / "toy",
-        tmp_path / "arg",
+    assert candidate_dirs("toy") == [
         tmp_path / "env" / "toy",
         tmp_path / "env",
         tmp_path / "xdg" / "zoo" / "toy",
         tmp_path / "system" / "toy",
     ]
+    # a data directory given explicitly is the only place searched
+    assert candidate_dirs("toy", tmp_path / "arg") == [tmp_path / "arg" / "toy", tmp_path / "arg"]
 
 
 def test_cache_dir(tmp_path, monkeypatch):
@@ -154,9 +154,37 @@ def test_data_dir_beats_zoo_data(tmp_path, monkeypatch):
 
 def test_missing_without_download_never_connects(tmp_path, monkeypatch):
     files = write_toy(tmp_path / "elsewhere")
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "env"))
     monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: pytest.fail("connected"))
     with pytest.raises(DataError, match="downloading is turned off"):
-        load_toy(files, data_dir=tmp_path / "arg", download=False)
+        load_toy(files, download=False)
+
+
+def test_an_explicit_data_dir_is_the_only_place_searched(tmp_path, monkeypatch):
+    files = write_toy(tmp_path / "env")  # good files where $ZOO_DATA points, and in the cache
+    write_toy(data.cache_dir() / "toy")
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "env"))
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: pytest.fail("connected"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DatasetNotFound) as caught:
+        load_toy(files, data_dir=tmp_path / "empty")
+    message = str(caught.value)
+    assert f"looked only in the data directory given: {tmp_path / 'empty' / 'toy'}, {tmp_path / 'empty'}" in message
+    assert str(tmp_path / "env") not in message and "give no data directory" in message
+    assert load_toy(files).train_images.shape == (5, 4, 4)  # without one, $ZOO_DATA is searched
+
+
+@pytest.mark.parametrize("kind", ["file", "missing"])
+def test_a_data_dir_that_is_not_a_directory_is_refused(tmp_path, monkeypatch, kind):
+    files = write_toy(tmp_path / "env")
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "env"))  # would load, and used to, silently
+    path = tmp_path / "not-a-dir"
+    if kind == "file":
+        path.write_text("x")
+    expected = f"data directory {path} is a file, not a directory" if kind == "file" else f"no data directory {path}"
+    with pytest.raises(DataError) as caught:
+        load_toy(files, data_dir=path)
+    assert str(caught.value) == expected
 
 
 def serve(directory: Path, mirror: str = MIRROR):

@@ -58,7 +58,7 @@ def test_selection_uses_the_mean_over_complete_repeats_only():
 
 
 def test_compare_is_fair_and_machine_readable(data_env):
-    args = ["compare", "seed-000-*", ADAM, "--set", "train.steps=3", "--repeats", "2"]
+    args = ["compare", "seed-000-*", ADAM, "--set", "train.steps=3", "--set", "data.validation=5000", "--repeats", "2"]
     result = run(*args, "--jobs", "2", "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)

@@ -145,10 +145,10 @@ def test_label_beyond_the_classes(tmp_path):
 def test_missing_everywhere_and_offline(tmp_path, monkeypatch):
     files = write_toy(tmp_path / "elsewhere")
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "env"))
-    with pytest.raises(DataError) as caught:
-        load_toy(files, data_dir=tmp_path / "arg")
+    with pytest.raises(data.DatasetNotFound) as caught:
+        load_toy(files)
     message = assert_one_line(caught.value)
-    for directory in candidate_dirs("toy", tmp_path / "arg"):
+    for directory in candidate_dirs("toy"):
         assert str(directory) in message
     assert f"{MIRROR}/train-images-idx3-ubyte.gz" in message and "no network in tests" in message
     assert "t10k-labels-idx1-ubyte.gz" in message and "ZOO_DATA" in message

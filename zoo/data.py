@@ -1,4 +1,9 @@
-"""Find, download, verify and parse the IDX files that MNIST-style datasets ship as."""
+"""Find, download, verify and parse the IDX files that MNIST-style datasets ship as.
+
+A ``data_dir`` given explicitly (``--data-dir``) is the only place searched: it must be a
+directory holding the files, directly or under the dataset's name, and nothing is downloaded.
+Without one, zoo searches $ZOO_DATA, its cache and the system directory, then downloads.
+"""
 
 import gzip
 import hashlib
@@ -37,9 +42,15 @@ class IdxFile:
     sha256: str
 
 
+class DatasetNotFound(DataError):
+    """A dataset's files are not where its loader looked: dataset plugins raise it for missing files,
+    with a message saying where they looked and where the files should go."""
+
+
 @attrs.frozen(eq=False)
 class ImageData:
-    """A labelled image set as stored: uint8 images (N, H, W), uint8 labels (N,)."""
+    """A labelled image set as stored: uint8 images ``(N, H, W)`` or ``(N, C, H, W)``, integer labels ``(N,)``
+    that number the ``classes``."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -56,16 +67,29 @@ def cache_dir() -> Path:
     return base / "zoo"
 
 
+def check_data_dir(data_dir: str | os.PathLike) -> Path:
+    """``data_dir`` as a Path, after checking it is an existing directory (a DataError says what it is instead)."""
+    path = Path(data_dir).expanduser()
+    try:
+        if path.is_dir():
+            return path
+        exists = path.exists()
+    except OSError as error:
+        raise DataError(f"cannot use data directory {path}: {one_line(error)}") from error
+    raise DataError(f"data directory {path} is a file, not a directory" if exists else f"no data directory {path}")
+
+
 def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Where to look for dataset `name`, most specific first: data_dir (data_dir/name, then data_dir),
-    $ZOO_DATA (likewise), cache_dir()/name, SYSTEM_DIR/name."""
+    """Where to look for dataset `name`, most specific first: only data_dir/name and data_dir when
+    data_dir is given; else $ZOO_DATA/name, $ZOO_DATA, cache_dir()/name, SYSTEM_DIR/name."""
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        return [root / name, root]
     dirs = []
-    for root in (data_dir, os.environ.get("ZOO_DATA") or None):
-        if root is not None:
-            root = Path(root).expanduser()
-            dirs += [root / name, root]
-    dirs += [cache_dir() / name, SYSTEM_DIR / name]
-    return list(dict.fromkeys(dirs))  # data_dir and $ZOO_DATA are often the same
+    if os.environ.get("ZOO_DATA"):
+        root = Path(os.environ["ZOO_DATA"]).expanduser()
+        dirs += [root / name, root]
+    return dirs + [cache_dir() / name, SYSTEM_DIR / name]
 
 
 def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:
@@ -122,11 +146,16 @@ def load_image_dataset(
     download: bool = True,
 ) -> ImageData:
     """Load dataset `name` from `files` (keyed by PARTS), each found in the first of candidate_dirs()
-    that has it (gzip'd or raw), else downloaded into cache_dir()/name from the first mirror that
-    serves it; every file is checked against its sha256 and image and label counts must agree."""
+    that has it (gzip'd or raw), else (unless `data_dir` is given) downloaded into cache_dir()/name
+    from the first mirror that serves it; every file is checked against its sha256 and image and
+    label counts must agree. Missing files raise DatasetNotFound."""
+    if data_dir is not None:
+        data_dir = check_data_dir(data_dir)
     dirs = candidate_dirs(name, data_dir)
     paths = {part: _find(files[part].name, dirs) for part in PARTS}
     missing = [part for part in PARTS if paths[part] is None]
+    if missing and data_dir is not None:
+        raise _not_found_in(name, [files[p] for p in missing], dirs)
     if missing and not download:
         raise _not_found(name, [files[p] for p in missing], dirs, "downloading is turned off")
     for i, part in enumerate(missing):
@@ -194,12 +223,23 @@ def _fetch(url: str, dest: Path, sha256: str) -> Path:
     return dest
 
 
-def _not_found(name: str, missing: list[IdxFile], dirs: list[Path], why: str) -> DataError:
-    """The one error for files that are nowhere and could not be downloaded: where we looked, why
-    downloading failed, and where to put the files."""
+def _not_found(name: str, missing: list[IdxFile], dirs: list[Path], why: str) -> DatasetNotFound:
+    """The one error for files that are nowhere and were not downloaded: where we looked, why
+    nothing was downloaded, and where to put the files."""
     wanted = ", ".join(f"{file.name}.gz" for file in missing)
     looked = ", ".join(str(directory) for directory in dirs)
-    return DataError(
+    return DatasetNotFound(
         f"{name} files not found; looked in: {looked}; {why}; "
         f"put {wanted} (gzip'd or not) in one of those directories or set ZOO_DATA"
+    )
+
+
+def _not_found_in(name: str, missing: list[IdxFile], dirs: list[Path]) -> DatasetNotFound:
+    """The error for files missing from the data directory the user named: the only place searched."""
+    wanted = ", ".join(f"{file.name}.gz" for file in missing)
+    looked = ", ".join(str(directory) for directory in dirs)
+    return DatasetNotFound(
+        f"{name} files not found; looked only in the data directory given: {looked}; "
+        f"put {wanted} (gzip'd or not) there, or give no data directory to search $ZOO_DATA and the cache "
+        "and to download"
     )

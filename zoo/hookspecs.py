@@ -81,8 +81,15 @@ def register_augmenters(register):
 def register_datasets(register):
     """Register datasets.
 
-    ``register(name, factory)``: ``factory(data_dir=None)`` returns a
-    :class:`zoo.data.ImageData` with uint8 images and labels.
+    ``register(name, dataset)``: ``dataset`` is a :class:`zoo.datasets.Dataset` declaring one
+    image's shape ``(C, H, W)`` and the class names, so zoo checks entries against it before
+    reading any data, and a ``loader``. Calling it, ``dataset(data_dir=None)``, returns a
+    :class:`zoo.data.ImageData`: uint8 images ``(N, H, W)`` or ``(N, C, H, W)``, integer labels
+    ``(N,)`` numbering the classes. A plain ``factory(data_dir=None)`` returning an ImageData
+    (contract 1) still works, but its shape and classes are known only once it has loaded.
+    ``data_dir``, when given, is an existing directory and the only place to look. Missing files
+    raise :class:`zoo.data.DatasetNotFound`; zoo checks what a dataset returns and reports any
+    failure as one line naming the plugin.
     """
 
 

@@ -53,7 +53,7 @@ class Layer(Protocol):
         """``(N, *in_shape) -> (N, *out_shape)``; ``training`` switches train-only behaviour (dropout, batch norm)."""
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        """Fill parameter gradients from ``dy`` ``(N, *out_shape)``; return ``dx`` ``(N, *in_shape)`` unless not needed."""
+        """Fill parameter gradients from ``dy`` ``(N, *out_shape)``; return ``dx`` ``(N, *in_shape)`` if needed."""
 
 
 def contract_of(layer: object) -> int:

@@ -4,9 +4,11 @@ Layout: one array per parameter and per array of layer state (``layers.0.W``,
 ``layers.3.running_mean``, ...) and ``__zoo__``, a uint8 array holding UTF-8 JSON with
 the format name and version, the entry's TOML table, the per-sample input shape, the
 class count, the seed and the metrics. Version 1 files (zoo 0.1: flat ``in_features``, no
-layer state) still load: their network is rebuilt for flat input of that width. Loading reads each array itself (:func:`read_arrays`: no pickles, and no
-size taken from a header before it is checked against the file), then checks every
-array's name, shape and dtype against the network the stored entry builds.
+layer state) still load: their network is rebuilt for flat input of that width.
+
+Loading reads each array itself (:func:`read_arrays`: no pickles, and no size taken from a
+header before it is checked against the file), then checks every array's name, shape and
+dtype against the network the stored entry builds.
 """
 
 import json

@@ -12,6 +12,7 @@ from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint, CheckpointError
 from zoo.config import ModelEntry, create
 from zoo.data import ImageData
+from zoo.datasets import load_dataset
 from zoo.errors import ConfigError, DivergenceError, ZooError
 from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
@@ -125,6 +126,11 @@ def train(
     schedule = create(entry.batches, catalog)
     augmenters = [create(ref, catalog) for ref in entry.augment]
     images, labels = splits.train_images, splits.train_labels
+    if augmenters and images.ndim != 3:
+        raise ConfigError(
+            f"{entry.augment[0].where}: augmenters take one-channel batches (N, H, W), "
+            f"but {entry.data.dataset} has samples of shape {splits.in_shape}"
+        )
     augment_rng = np.random.default_rng(streams["augment"])
     maker = BatchMaker(images, network.dtype, augmenters, augment_rng)
     val_maker = BatchMaker(splits.val_images, network.dtype) if len(splits.val_labels) else None
@@ -237,8 +243,8 @@ def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, e
 
 
 def load_data(entry: ModelEntry, catalog: Catalog, data_dir=None) -> ImageData:
-    """The entry's dataset, as stored."""
-    return catalog.get("dataset", entry.data.dataset).factory(data_dir=data_dir)
+    """The entry's dataset, as stored, checked against the dataset contract (see :func:`zoo.datasets.load_dataset`)."""
+    return load_dataset(catalog, entry.data.dataset, data_dir)
 
 
 def load_splits(entry: ModelEntry, catalog: Catalog, seed: int | None = None, data_dir=None) -> Splits:
@@ -264,6 +270,7 @@ def _divergence_message(entry: ModelEntry, network: Network, x, step: int, per_e
 
 def _first_non_finite(entry: ModelEntry, network: Network, x) -> str:
     """Where the non-finite values start: a layer's parameters, else a layer's output on the batch."""
+    x = x.reshape((len(x), *network.in_shape))
     for name, param in zip(network.param_names, network.params):
         if not np.isfinite(param.value).all():
             i = int(name.split(".")[1])

@@ -36,7 +36,8 @@ RunsDirOption = Annotated[
     Optional[Path], typer.Option(help="Directory of run directories (default: $ZOO_RUNS, else ./runs).")
 ]
 DataDirOption = Annotated[
-    Optional[Path], typer.Option(help="Directory holding the dataset files (searched before $ZOO_DATA and the cache).")
+    Optional[Path],
+    typer.Option(help="Directory holding the dataset files, the only place then searched (default: $ZOO_DATA, ...)."),
 ]
 
 

@@ -19,6 +19,7 @@ from zoo.cli.app import (
     print_json,
 )
 from zoo.cli.models import entry_names
+from zoo.config import DataSpec
 from zoo.errors import ConfigError, UnknownNameError, ZooError
 from zoo.executors import EXECUTORS, Outcome, check_executor, run_trials
 from zoo.interrupt import StopRequest
@@ -53,12 +54,24 @@ def compare(
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout, one row per contender.")] = False,
+    allow_mixed_data: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-data",
+            help="Compare contenders trained on different datasets or validation splits: warn and label each row.",
+        ),
+    ] = False,
 ):
-    """Train several entries on the same split, batch order and seeds; tabulate mean ± std; * marks the best."""
+    """Train several entries on the same split, batch order and seeds; tabulate mean ± std; * marks the best.
+
+    Contenders must use the same dataset and validation split (data.dataset, data.validation,
+    data.split), unless --allow-mixed-data is given.
+    """
     catalog = default_catalog()
     selected = _expand(names, catalog.names("model"))
-    for name in selected:
-        load_entry(name, catalog, overrides or [])  # every mistake reported before anything trains
+    # every mistake reported before anything trains
+    data = {name: load_entry(name, catalog, overrides or []).data for name in selected}
+    mixed = _check_same_data(data, allow_mixed_data)
     group = new_id("compare")
     trials = [Trial(name, tuple(overrides or ()), seed + r, group=group) for name in selected for r in range(repeats)]
     outcome = _run(trials, group, "compare", jobs, executor, address, runs_dir, data_dir)
@@ -66,6 +79,7 @@ def compare(
     for i, name in enumerate(selected):
         done = [r for r in outcome.results[i * repeats : (i + 1) * repeats] if r and r["status"] == "completed"]
         rows.append({"name": name, "completed": len(done), "runs": [r["run"] for r in done]})
+        rows[-1] |= {"dataset": data[name].dataset, "validation": data[name].validation, "split": data[name].split}
         for key in ("test_accuracy", "val_accuracy", "train_seconds"):
             rows[-1] |= _mean_std(key, [r[key] for r in done if r[key] is not None])
         rows[-1]["params"] = done[0]["params"] if done else None
@@ -75,16 +89,45 @@ def compare(
     elif as_csv:
         writer = csv.writer(sys.stdout)
         keys = ["name", "test_accuracy", "test_accuracy_std", "val_accuracy", "val_accuracy_std"]
-        keys += ["train_seconds", "train_seconds_std", "params", "completed"]
+        keys += ["train_seconds", "train_seconds_std", "params", "completed", "dataset", "validation", "split"]
         writer.writerow(keys)
         writer.writerows([[row[k] for k in keys] for row in rows])
     else:
-        _print_compare(rows, repeats)
+        _print_compare(rows, repeats, mixed)
         echo(f"runs: zoo report {group}")
     _stopped(outcome)
 
 
-def _print_compare(rows: list[dict[str, Any]], repeats: int) -> None:
+def _data_label(spec: DataSpec) -> str:
+    """``mnist, validation 5000 (last)``: the data a contender trains and is validated on."""
+    if not spec.validation:  # then every training sample trains, and `split` only reorders them
+        return f"{spec.dataset}, no validation"
+    return f"{spec.dataset}, validation {spec.validation} ({spec.split})"
+
+
+def _check_same_data(data: dict[str, DataSpec], allow: bool) -> bool:
+    """Whether the contenders use different data; that is an error unless ``allow``, then a warning."""
+    users: dict[str, list[str]] = {}
+    for name, spec in data.items():
+        users.setdefault(_data_label(spec), []).append(name)
+    if len(users) < 2:
+        return False
+    uses = "; ".join(
+        f"{', '.join(names)} {'use' if len(names) > 1 else 'uses'} {label}" for label, names in users.items()
+    )
+    if not allow:
+        raise ZooError(
+            f"contenders are trained on different data, so their numbers are not comparable: {uses}; "
+            "make them agree with --set (e.g. --set data.validation=5000 --set data.split=last), "
+            "or pass --allow-mixed-data to compare them anyway"
+        )
+    err.print(
+        f"warning: contenders are trained on different data: {uses}", markup=False, highlight=False, soft_wrap=True
+    )
+    return True
+
+
+def _print_compare(rows: list[dict[str, Any]], repeats: int, mixed: bool) -> None:
     best = {
         key: pick([r[key] for r in rows if r[key] is not None], default=None)
         for key, pick in (("test_accuracy", max), ("val_accuracy", max), ("train_seconds", min))
@@ -104,10 +147,12 @@ def _print_compare(rows: list[dict[str, Any]], repeats: int) -> None:
             cell(r, "val_accuracy"),
             "—" if r["params"] is None else f"{r['params']:,}",
             cell(r, "train_seconds", percent=False),
+            *([_data_label(DataSpec(r["dataset"], r["validation"], r["split"]))] if mixed else []),
         ]
         for r in rows
     ]
-    echo(columns(["name", "test accuracy", "validation accuracy", "params", "train seconds"], cells))
+    header = ["name", "test accuracy", "validation accuracy", "params", "train seconds", *(["data"] if mixed else [])]
+    echo(columns(header, cells))
     echo("* best in its column" + (f"; mean ± std over {repeats} seeds" if repeats > 1 else ""))
 
 

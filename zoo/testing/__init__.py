@@ -30,15 +30,20 @@ Usage, in a plugin package's tests (pytest shown; the kit itself needs only nump
 Options are written exactly as in a registry entry's table (plain TOML values; options ending
 in ``_init`` take an initialiser's name or table) and go through the same validation, so a
 bad option fails with the same one-line :class:`zoo.errors.ZooError` an entry would. The
-checks are deterministic (fixed seeds), take well under a second per plugin, and write files
-only to a temporary directory they remove (the model-file round trip of ``check_layer``).
+checks are deterministic (fixed seeds), take well under a second per plugin (a dataset's, as long
+as loading it twice), and write files only to a temporary directory they remove (the model-file
+round trip of ``check_layer``).
 
 The checks, by kind (each function's docstring lists exactly what it checks and the thresholds):
 
-- :func:`check_layer`: gradients of input and every parameter by central differences, in
+- :func:`check_layer`: on batches ``(4, *in_shape)``, ``in_shape=(5,)`` unless given (pass
+  ``in_shape=(C, H, W)``, e.g. ``(2, 6, 6)``, for a layer on images); layers of either contract
+  (contract 1 through ``FlatLayer``). ``build`` returns a valid shape (an exception it raises
+  fails the check); gradients of input and every parameter by central differences, in
   training and evaluation mode; float32 stays float32 and agrees with float64; randomness is
-  seeded by the Generator ``build`` gets; evaluation is deterministic; parameters survive a
-  save and load through zoo's model files.
+  seeded by the Generator ``build`` gets; evaluation is deterministic given the layer's
+  ``state()``, which ``load_state()`` restores; parameters and state survive a save and load
+  through zoo's model files.
 - :func:`check_loss`: gradient by central differences; float32 stays float32.
 - :func:`check_optimizer`: minimises a convex quadratic, in place, float32 stays float32,
   honours ``Param.lr``, and its ``state()`` (if any) resumes bit-identically.
@@ -48,14 +53,18 @@ The checks, by kind (each function's docstring lists exactly what it checks and 
   labels preserved: digits it augments must still be recognised by a simple classifier.
 - :func:`check_batches`: valid indices, seeded batches, epochs as long as ``steps_per_epoch`` says.
 - :func:`check_entry`: a registry entry validates, builds and runs a training step.
+- :func:`check_dataset`: a dataset loads (twice, identically) uint8 images and integer labels
+  inside its classes, of the shape and classes it declares; missing files are a ZooError.
 - :func:`check_plugin` dispatches on the kind; :func:`check_package` checks every name a
-  package registered; :func:`catalog_with` adds plugins that are not installed.
+  package registered and lists the ones it skipped in ``.unchecked``; :func:`catalog_with`
+  adds plugins that are not installed.
 """
 
 from zoo.testing.augmenters import check_augmenter
 from zoo.testing.batches import check_batches
 from zoo.testing.core import ConformanceError, catalog_with
-from zoo.testing.dispatch import check_package, check_plugin
+from zoo.testing.datasets import check_dataset
+from zoo.testing.dispatch import Checked, check_package, check_plugin
 from zoo.testing.entries import check_entry
 from zoo.testing.initialisers import check_initialiser
 from zoo.testing.layers import check_layer
@@ -63,10 +72,12 @@ from zoo.testing.losses import check_loss
 from zoo.testing.optimizers import check_optimizer
 
 __all__ = [
+    "Checked",
     "ConformanceError",
     "catalog_with",
     "check_augmenter",
     "check_batches",
+    "check_dataset",
     "check_entry",
     "check_initialiser",
     "check_layer",

@@ -9,6 +9,7 @@ from zoo.plugins import default_catalog
 from zoo.testing.augmenters import check_augmenter
 from zoo.testing.batches import check_batches
 from zoo.testing.core import ConformanceError
+from zoo.testing.datasets import check_dataset
 from zoo.testing.entries import check_entry
 from zoo.testing.initialisers import check_initialiser
 from zoo.testing.layers import check_layer
@@ -23,23 +24,42 @@ CHECKS: dict[str, Callable[..., None]] = {
     "batches": check_batches,
     "augmenter": check_augmenter,
 }
-"""The check for each plugin kind with options; registry entries (kind ``model``) have :func:`check_entry`."""
+"""The check for each plugin kind with options."""
+
+WITHOUT_OPTIONS: dict[str, tuple[Callable[..., None], str]] = {
+    "model": (check_entry, "a registry entry"),
+    "dataset": (check_dataset, "a dataset"),
+}
+"""The check for each kind whose names take no options, and what to call one in errors."""
+
+
+class Checked(list):
+    """The ``(kind, name)`` pairs :func:`check_package` checked, in catalog order; ``unchecked`` holds the
+    pairs it registered but were not checked (named in ``skip``), so nothing goes unchecked silently."""
+
+    def __init__(self, checked: list[tuple[str, str]], unchecked: list[tuple[str, str]]):
+        super().__init__(checked)
+        self.unchecked = unchecked
 
 
 def check_plugin(
     kind: str, name: str, options: dict[str, Any] | None = None, *, catalog: Catalog | None = None, **kwargs: Any
 ) -> None:
-    """Run the check for ``kind`` (``check_layer`` for ``"layer"``, ...; ``check_entry`` for ``"model"``) on ``name``.
+    """Run the check for ``kind`` (``check_layer`` for ``"layer"``, ...; ``check_entry`` for ``"model"``,
+    ``check_dataset`` for ``"dataset"``) on ``name``.
 
-    ``kwargs`` go to that check (``std=`` for an initialiser, ``in_place=`` for an augmenter, ...).
-    Datasets have no check.
+    ``kwargs`` go to that check (``std=`` for an initialiser, ``in_place=`` for an augmenter,
+    ``data_dir=`` for a dataset, ...).
     """
-    if kind == "model":
+    if kind in WITHOUT_OPTIONS:
+        check, what = WITHOUT_OPTIONS[kind]
         if options:
-            raise ConfigError(f"zoo.testing: model {name!r}: a registry entry takes no options")
-        return check_entry(name, catalog=catalog, **kwargs)
+            raise ConfigError(f"zoo.testing: {kind} {name!r}: {what} takes no options")
+        return check(name, catalog=catalog, **kwargs)
     if kind not in CHECKS:
-        raise ConfigError(f"zoo.testing: no check for kind {kind!r} (checked: {', '.join([*CHECKS, 'model'])})")
+        raise ConfigError(
+            f"zoo.testing: no check for kind {kind!r} (checked: {', '.join([*CHECKS, *WITHOUT_OPTIONS])})"
+        )
     return CHECKS[kind](name, options, catalog=catalog, **kwargs)
 
 
@@ -49,8 +69,9 @@ def check_package(
     catalog: Catalog | None = None,
     options: dict[str, dict[str, Any]] | None = None,
     skip: Iterable[str] = (),
-) -> list[tuple[str, str]]:
-    """Run :func:`check_plugin` on every name ``package`` registered; return the ``(kind, name)`` pairs checked.
+) -> Checked:
+    """Run :func:`check_plugin` on every name ``package`` registered; return the ``(kind, name)`` pairs checked,
+    a list whose ``unchecked`` attribute holds the pairs skipped.
 
     ``package`` is a distribution name as installed (``zoo-plugin-example``), or for a plugin
     not installed, its plugin name (a module's dotted name, as given to :func:`catalog_with`).
@@ -59,8 +80,10 @@ def check_package(
 
     ``options`` maps a name (or ``"kind:name"``, when two kinds share the name) to its options,
     e.g. ``{"leaky_relu": {"alpha": 0.1}}``; to pass keyword arguments to its check as well, map
-    it to ``{"options": {...}, **kwargs}``, e.g. ``{"my_init": {"options": {}, "std": 0.1}}``.
-    ``skip`` names (or ``"kind:name"``) are not checked; datasets never are.
+    it to ``{"options": {...}, **kwargs}``, e.g. ``{"my_init": {"options": {}, "std": 0.1}}``; a
+    dataset takes no options but may take ``data_dir``: ``{"my-set": {"options": {}, "data_dir": path}}``.
+    ``skip`` names (or ``"kind:name"``) are not checked but listed in ``unchecked``: datasets are
+    loaded, twice, so skip one whose files the tests do not have.
     """
     catalog = default_catalog() if catalog is None else catalog
     options, skip = options or {}, set(skip)
@@ -71,17 +94,18 @@ def check_package(
             package=package,
             check="loading",
         )
-    records = [r for r in catalog.records() if package in (r.package, r.plugin) and r.kind != "dataset"]
+    records = [r for r in catalog.records() if package in (r.package, r.plugin)]
     if not records:
         known = sorted({r.package or r.plugin for r in catalog.records()})
         raise ConfigError(f"zoo.testing: {package!r} registered no plugin names (packages: {', '.join(known)})")
-    checked = []
+    checked, unchecked = [], []
     for record in records:
         key = f"{record.kind}:{record.name}"
         if key in skip or record.name in skip:
+            unchecked.append((record.kind, record.name))
             continue
         given = options.get(key, options.get(record.name, {}))
         kwargs = dict(given) if "options" in given else {"options": given}
         check_plugin(record.kind, record.name, catalog=catalog, **kwargs)
         checked.append((record.kind, record.name))
-    return checked
+    return Checked(checked, unchecked)
