@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,11 @@ from zoo.registry import load_entry
 from zoo.runs import list_runs
 from zoo.train import Interrupted, train
 
-# Dropout, augmentation (its own generator), Nesterov momentum and Adam: every kind of state a run carries.
+SMALL_CNN = str(Path(__file__).parent / "data" / "small-cnn-every-layer.toml")
+# Dropout, augmentation (its own generator), Nesterov momentum, Adam and batch norm's running statistics:
+# every kind of state a run carries.
 CASES = {
+    "cnn-batchnorm-dropout-augment": (SMALL_CNN, ["train.steps=40", "train.log_every=15"]),
     "dropout-augment-sgd": ("tuned-784-100-200-200-10-dropout-augment", ["train.steps=60", "train.log_every=25"]),
     "adam": ("tuned-784-10-10-adam", ["train.steps=90", "train.log_every=40"]),
     "random-sample": ("seed-000-random-sample-sgd", ["train.steps=50", "train.log_every=20"]),

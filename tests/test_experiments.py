@@ -155,3 +155,17 @@ def test_stopping_a_sweep_keeps_finished_trials_and_marks_the_unfinished_one(tmp
     group = next(p for p in runs.iterdir() if (p / "group.json").is_file())
     assert json.loads((group / "group.json").read_text())["status"] == "interrupted"
     assert not list(runs.glob("*/.*.tmp"))
+
+
+def test_a_sweep_over_the_data_is_refused(data_env):
+    result = run("sweep", ADAM, "--grid", "optimizer.lr+data.validation=0.01,0.02")
+    assert result.exit_code == 1
+    assert "--grid data.validation: a sweep selects on validation accuracy" in result.stderr
+
+
+def test_an_entry_that_does_not_fit_its_dataset_fails_before_any_data_is_read(tmp_path, runs_env, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "nowhere"))  # reading the data would be another error
+    for command in (["train", ADAM], ["compare", ADAM], ["sweep", ADAM, "--grid", "optimizer.lr=0.1"]):
+        result = run(*command, "--set", "layers.2.units=7")
+        assert result.exit_code == 1 and "gives outputs of shape (7,) but mnist has 10 classes" in result.stderr
+    assert not runs_env.exists() or not any(runs_env.iterdir())

@@ -1,19 +1,23 @@
 """The training hot path allocates nothing batch-sized once its buffers exist."""
 
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
 from zoo.registry import load_entry
 from zoo.train import train
 
-ENTRIES = [
+MLPS = [
     "seed-004-online-sgd",
     "seed-003-minibatch-per-layer-lr",
     "tuned-784-512-10-dropout",
     "tuned-784-100-200-200-10-dropout-augment",
 ]
-SMALL, LARGE = 1024, 4096  # both past the sizes where NumPy's iteration buffers stop growing
+CNNS = ["lenet-5", str(Path(__file__).parent / "data" / "small-cnn-every-layer.toml")]
+MLP_SIZES, CNN_SIZES = (1024, 4096), (1024, 2048)
+"""Batch sizes past those where NumPy's iteration buffers stop growing (8192 values per operand, reached by the
+narrowest layer, 10 units, at 820 rows); a CNN's activations are larger per row, so its batches are smaller."""
 
 
 def peak_after_warm_up(name, batch_size, catalog, splits):
@@ -32,13 +36,14 @@ def peak_after_warm_up(name, batch_size, catalog, splits):
     return peaks[0]
 
 
-@pytest.mark.parametrize("name", ENTRIES)
-def test_steps_allocate_nothing_that_grows_with_the_batch(name, catalog, small_mnist):
+@pytest.mark.parametrize("name, sizes", [(n, MLP_SIZES) for n in MLPS] + [(n, CNN_SIZES) for n in CNNS])
+def test_steps_allocate_nothing_that_grows_with_the_batch(name, sizes, catalog, small_mnist):
     """4x the batch may add a few bytes per row of bookkeeping (labels, predictions), never an activation.
 
     What is allowed at any size is bounded: NumPy's own iteration buffers (at most
     ``np.getbufsize()`` elements per operand) and small Python objects.
     """
+    SMALL, LARGE = sizes
     small = peak_after_warm_up(name, SMALL, catalog, small_mnist)
     large = peak_after_warm_up(name, LARGE, catalog, small_mnist)
     # One float32 activation of 10 units would already add 40 bytes a row; the smallest layer here has 10.

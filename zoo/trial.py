@@ -13,8 +13,10 @@ from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint
 from zoo.checkpoint import load as load_checkpoint
 from zoo.config import ModelEntry
+from zoo.datasets import dataset_info
 from zoo.errors import ZooError
 from zoo.evaluate import predict
+from zoo.network import build_network
 from zoo.plugins import default_catalog
 from zoo.registry import load_entry
 from zoo.runs import Run, RunError, find_run, read_run, runs_root
@@ -61,7 +63,9 @@ def run_trial(
     catalog = default_catalog()
     entry = load_entry(trial.entry, catalog, list(trial.overrides))
     seed = entry.seed_for(trial.seed)
+    check_fits(entry, catalog)
     splits = load_splits(entry, catalog, seed, options.data_dir)
+    build_network(entry, catalog, splits.in_shape, len(splits.classes), np.random.SeedSequence(0))  # contract 1
     run = Run.create(
         runs_root(options.runs_dir),
         entry,
@@ -74,6 +78,14 @@ def run_trial(
     )
     on_start(run)
     return _execute(run, entry, splits, catalog, seed, options, None, trial.test, on_log, on_step, should_stop)
+
+
+def check_fits(entry: ModelEntry, catalog: Catalog) -> None:
+    """Build ``entry``'s network for the input its dataset declares, so a network that does not fit its
+    images or classes fails before any data is read (datasets of contract 1 declare nothing: skipped)."""
+    info = dataset_info(catalog, entry.data.dataset)
+    if info is not None:
+        build_network(entry, catalog, info.shape, len(info.classes), np.random.SeedSequence(0))
 
 
 def resume_trial(

@@ -27,7 +27,7 @@ from zoo.plugins import default_catalog
 from zoo.registry import load_entry, matching
 from zoo.runs import abandon_running, new_id, runs_root, write_group
 from zoo.sweep import parse_grid, select, settings_grid, summarise, sweep_trials
-from zoo.trial import Options, Trial, evaluate_on_test
+from zoo.trial import Options, Trial, check_fits, evaluate_on_test
 
 RepeatsOption = Annotated[int, typer.Option(min=1, help="Seeds per contender: SEED, SEED+1, ...; mean ± std shown.")]
 JobsOption = Annotated[
@@ -69,8 +69,10 @@ def compare(
     """
     catalog = default_catalog()
     selected = _expand(names, catalog.names("model"))
-    # every mistake reported before anything trains
-    data = {name: load_entry(name, catalog, overrides or []).data for name in selected}
+    entries = [load_entry(name, catalog, overrides or []) for name in selected]
+    for entry in entries:
+        check_fits(entry, catalog)  # every mistake reported before anything trains
+    data = {entry.name: entry.data for entry in entries}
     mixed = _check_same_data(data, allow_mixed_data)
     group = new_id("compare")
     trials = [Trial(name, tuple(overrides or ()), seed + r, group=group) for name in selected for r in range(repeats)]
@@ -181,11 +183,17 @@ def sweep(
     if entry.data.validation == 0:
         raise ConfigError(f"{entry.source}: data.validation: a sweep selects on validation data; set it, e.g. 5000")
     axes = parse_grid(grid)
+    swept_data = [key for keys, _ in axes for key in keys.split("+") if key.split(".")[0] == "data"]
+    if swept_data:
+        raise ConfigError(
+            f"--grid {swept_data[0]}: a sweep selects on validation accuracy, which compares settings only "
+            "on the same data; sweep the model, not data.*"
+        )
     settings = settings_grid(axes)
     group = new_id(f"sweep-{entry.name}")
     trials = sweep_trials(name, list(overrides or ()), settings, repeats, entry.seed_for(seed), group)
     for trial in trials[::repeats]:
-        load_entry(name, catalog, list(trial.overrides))  # a bad key or value fails now, not mid-sweep
+        check_fits(load_entry(name, catalog, list(trial.overrides)), catalog)  # fails now, not mid-sweep
     outcome = _run(trials, group, "sweep", jobs, executor, address, runs_dir, data_dir)
     rows = summarise(settings, repeats, outcome.results)
     chosen = None if outcome.stopped else select(rows, repeats)

@@ -12,6 +12,7 @@ from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SetOption, columns, command, echo, err, print_json
 from zoo.config import CLASSES, IMAGE_SHAPE, ModelEntry, resolved
+from zoo.datasets import dataset_info
 from zoo.errors import ZooError
 from zoo.network import Network, build_network
 from zoo.plugins import default_catalog
@@ -100,8 +101,13 @@ def show(
 
 
 def _network(entry: ModelEntry, catalog) -> Network:
-    """The entry's network built for its dataset's input, without reading any data."""
-    return build_network(entry, catalog, IMAGE_SHAPE, CLASSES, np.random.SeedSequence(entry.train.seed))
+    """The entry's network built for the input its dataset declares, without reading any data.
+
+    A dataset of contract 1 declares nothing: the shape of the built-in datasets is assumed.
+    """
+    info = dataset_info(catalog, entry.data.dataset)
+    shape, classes = (IMAGE_SHAPE, CLASSES) if info is None else (info.shape, len(info.classes))
+    return build_network(entry, catalog, shape, classes, np.random.SeedSequence(entry.train.seed))
 
 
 def _shape(shape) -> str:
