@@ -110,11 +110,12 @@ def test_a_foreign_or_truncated_checkpoint_file_is_refused(tmp_path):
 
 ENTRY = "tuned-784-512-10-dropout"
 OVERRIDES = ["--set", "train.steps=400", "--set", "train.log_every=10", "--set", "batches.size=32"]
+STOPPED = {"mlp": ENTRY, "cnn-batchnorm": SMALL_CNN}
 
 
-def _start(runs, data_env):
+def _start(runs, data_env, entry=ENTRY):
     env = os.environ | {"ZOO_DATA": str(data_env), "ZOO_RUNS": str(runs)}
-    command = [sys.executable, "-m", "zoo", "train", ENTRY, *OVERRIDES]
+    command = [sys.executable, "-m", "zoo", "train", entry, *OVERRIDES]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -129,9 +130,10 @@ def _wait_for_metrics(runs, process, lines=1, timeout=120):
     raise AssertionError("training never logged")
 
 
-def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(tmp_path, data_env, monkeypatch):
+@pytest.mark.parametrize("entry", STOPPED.values(), ids=STOPPED.keys())
+def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(entry, tmp_path, data_env, monkeypatch):
     runs = tmp_path / "runs"
-    process = _start(runs, data_env)
+    process = _start(runs, data_env, entry)
     run = _wait_for_metrics(runs, process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -148,7 +150,7 @@ def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(tmp_path, data_env, mo
     resumed = runner.invoke(app, ["train", "--resume", run.name, "--json"])
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
-    whole = runner.invoke(app, ["train", ENTRY, *OVERRIDES, "--json"])
+    whole = runner.invoke(app, ["train", entry, *OVERRIDES, "--json"])
     assert whole.exit_code == 0, whole.stderr
     catalog_free = {}
     for key, result in (("resumed", resumed), ("whole", whole)):

@@ -17,6 +17,7 @@ import numpy as np
 
 from zoo.atomic import write_atomic
 from zoo.catalog import Catalog
+from zoo.datasets import load_dataset
 from zoo.errors import ZooError, one_line
 from zoo.evaluate import confusion_matrix
 from zoo.runs import RunError, read_metrics, read_run
@@ -235,8 +236,10 @@ def most_confused_grid(
         for axes, index in zip(grid, chosen):
             axes.set_xticks([])
             axes.set_yticks([])
-            axes.spines[:].set_color("0.8")  # a light frame shows where the 28x28 image ends
-            axes.imshow(test.images[index], cmap="gray_r", interpolation="nearest")
+            axes.spines[:].set_color("0.8")  # a light frame shows where the image ends
+            image = test.images[index]  # (H, W), or (C, H, W): one channel shown, three as colour
+            image = image[0] if image.ndim == 3 and image.shape[0] != 3 else image
+            axes.imshow(image.transpose(1, 2, 0) if image.ndim == 3 else image, cmap="gray_r", interpolation="nearest")
             true, predicted = classes[test.labels[index]], classes[predictions[index]]
             axes.set_title(f"true {true}{chr(10) if two_lines else ' '}→ pred {predicted}", fontsize=10)
     pairs = list(dict.fromkeys((int(test.labels[i]), int(predictions[i])) for i in chosen))
@@ -349,7 +352,7 @@ def _test_sets(runs: list[RunData], catalog: Catalog, data_dir) -> dict[str, Tes
             continue
         name = run.info["dataset"]
         if name not in tests:
-            data = catalog.get("dataset", name).factory(data_dir=data_dir)
+            data = load_dataset(catalog, name, data_dir)
             tests[name] = TestSet(data.test_images, data.test_labels)
         predictions, n_classes = run.predictions, len(run.info["classes"])
         if predictions.shape != tests[name].labels.shape:

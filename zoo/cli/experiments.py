@@ -72,7 +72,7 @@ def compare(
     entries = [load_entry(name, catalog, overrides or []) for name in selected]
     for entry in entries:
         check_fits(entry, catalog)  # every mistake reported before anything trains
-    data = {entry.name: entry.data for entry in entries}
+    data = {name: entry.data for name, entry in zip(selected, entries)}
     mixed = _check_same_data(data, allow_mixed_data)
     group = new_id("compare")
     trials = [Trial(name, tuple(overrides or ()), seed + r, group=group) for name in selected for r in range(repeats)]
