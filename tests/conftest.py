@@ -9,6 +9,8 @@ import pytest
 from zoo.plugins import default_catalog
 from zoo.splits import Splits
 
+collect_ignore = ["fixtures"]  # packages the tests install, with test suites of their own
+
 DATA = Path(os.environ.get("ZOO_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 

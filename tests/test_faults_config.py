@@ -110,7 +110,8 @@ ENTRY_FAULTS = {
     ),
     "last layer does not give the classes": (
         edit(("units = 10", "units = 7")),
-        r"{file}: layers.0: the last layer \(dense\) gives 7 outputs but mnist has 10 classes",
+        r"{file}: layers.0: the last layer \(dense\) gives outputs of shape \(7,\) but mnist has 10 classes: "
+        r"it must give \(10,\)",
     ),
     "line break in a key": (
         edit(("[train]", '[train]\n"ep\\nochs" = 1')),
@@ -134,7 +135,7 @@ def test_entry_fault_is_one_line_naming_file_key_and_expectation(tmp_path, catal
     path = write_entry(tmp_path, text)
     with pytest.raises(ZooError) as caught:
         entry = load_entry(str(path), catalog)
-        build_network(entry, catalog, 784, 10, np.random.SeedSequence(0))  # checks the last layer's width
+        build_network(entry, catalog, (1, 28, 28), 10, np.random.SeedSequence(0))  # checks the last layer's width
     assert re.search(expected_pattern(expected, path), assert_one_line(caught.value)), str(caught.value)
 
 
@@ -185,7 +186,10 @@ OVERRIDE_FAULTS = {
         ["layers.1.type=dropout", "layers.1.rate=1"],
         "layers.1: 'rate' must be a finite number >= 0 and < 1, got 1",
     ),
-    "last layer width": (["layers.6.units=9"], r"layers.6: the last layer \(dense\) gives 9 outputs but mnist has 10"),
+    "last layer width": (
+        ["layers.6.units=9"],
+        r"layers.6: the last layer \(dense\) gives outputs of shape \(9,\) but mnist has 10",
+    ),
 }
 
 
@@ -193,7 +197,7 @@ OVERRIDE_FAULTS = {
 def test_override_fault_is_one_line(catalog, overrides, expected):
     with pytest.raises(ZooError) as caught:
         entry = load_entry(ENTRY, catalog, overrides)
-        build_network(entry, catalog, 784, 10, np.random.SeedSequence(0))
+        build_network(entry, catalog, (1, 28, 28), 10, np.random.SeedSequence(0))
     assert re.search(expected, assert_one_line(caught.value)), str(caught.value)
 
 
@@ -217,5 +221,5 @@ def test_a_failed_run_changes_no_file(tmp_path):
 def test_a_width_too_large_to_allocate_is_one_line(catalog):
     entry = load_entry(ENTRY, catalog, [f"layers.0.units={sys.maxsize}"])
     with pytest.raises(ZooError) as caught:
-        build_network(entry, catalog, 784, 10, np.random.SeedSequence(0))
+        build_network(entry, catalog, (1, 28, 28), 10, np.random.SeedSequence(0))
     assert "layers.0" in assert_one_line(caught.value)

@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from throwaway import ThrowawayVenv
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ import zoo.cli.scaffold  # noqa: F401  (registers the new-plugin command)
 from zoo import scaffold
 from zoo.catalog import KINDS
 from zoo.cli import app
+from zoo.layers import CONTRACT, contract_of
 from zoo.plugins import build_catalog, load_plugins
 from zoo.registry import load_entry
 
@@ -99,6 +101,14 @@ def test_generated_plugins_register_one_prefixed_name_per_kind_and_never_clash(t
     assert "demo-two-scaled-tanh" in [layer.ref.type for layer in entry.layers]
 
 
+def test_the_generated_layer_is_written_to_zoos_layer_contract_and_takes_images(tmp_path, generated_modules):
+    layers = generated_modules(scaffold.new_plugin("demo", tmp_path))[0]
+    layer = layers.ScaledTanh()
+    assert contract_of(layer) == CONTRACT
+    assert layer.build((3, 4, 4), np.dtype(np.float32), np.random.default_rng(0)) == (3, 4, 4)
+    assert [p.value.shape for p in layer.params()] == [(3,)]  # a gain per channel
+
+
 @pytest.mark.parametrize("name", ["Demo", "my_plugin", "a--b", "x-", "1st", "dé", "a" * (scaffold.MAX_LENGTH + 1)])
 def test_a_bad_name_is_one_error_line_and_writes_nothing(tmp_path, name):
     result = new_plugin(name, "--dir", tmp_path)
@@ -158,7 +168,7 @@ def test_new_plugin_demo_installs_and_passes_its_own_tests(tmp_path, data_env):
 
     tests = venv.pytest("-q", cwd=package)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "4 passed" in tests.stdout
+    assert "6 passed" in tests.stdout
 
     listed = venv.zoo("plugins", "--json")
     assert listed.returncode == 0, listed.stderr

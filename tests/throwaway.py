@@ -7,12 +7,14 @@ then installed into its own site-packages with this interpreter's pip (``pip --p
 pip >= 22.3), so their entry points, and only theirs, come and go with ``install`` and
 ``uninstall`` while everything else stays shared::
 
-    from throwaway import ThrowawayVenv
+    from throwaway import ThrowawayVenv, build_wheel
 
     venv = ThrowawayVenv(tmp_path / "venv")
-    venv.install(ROOT / "examples" / "zoo-plugin-example")
+    venv.install(ROOT / "examples" / "zoo-plugin-example")    # a project directory: built on the way
     result = venv.zoo("plugins", "--json")     # python -m zoo inside the environment
     venv.uninstall("zoo-plugin-example")
+    wheel = build_wheel(ROOT / "examples" / "zoo-plugin-example", tmp_path / "wheels")
+    venv.install(wheel)                        # a wheel built once installs again without building
 
 Building a package from source still fetches its build backend (``[build-system]
 requires``) from the package index, as ``pip install`` always does.
@@ -116,25 +118,13 @@ class ThrowawayVenv:
     def install(self, *targets: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
         """Install ``targets`` (project directories, wheels, requirement strings) without their dependencies.
 
-        A directory is copied to a scratch folder and built into a wheel by the current
-        interpreter, so the build leaves no ``build/`` or ``*.egg-info`` in the source tree,
-        and its isolated build environment gets the backend the project asks for: inside this
-        venv, the borrowed site-packages (an older setuptools, say) would shadow it.
+        A directory is built into a wheel first, by :func:`build_wheel`. To install one
+        project again (after :meth:`uninstall`, or into another venv) without building it
+        again, build its wheel once with :func:`build_wheel` and install that.
         """
         scratch = Path(tempfile.mkdtemp(prefix="src-", dir=self.path))
-        resolved = []
         try:
-            for target in targets:
-                if Path(target).is_dir():
-                    copy = scratch / Path(target).resolve().name
-                    shutil.copytree(target, copy, ignore=_COPY_IGNORE)
-                    wheels = scratch / "wheels" / copy.name
-                    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, copy]
-                    built = subprocess.run([str(c) for c in command], capture_output=True, text=True)
-                    if built.returncode:
-                        raise RuntimeError(f"building {target} failed:\n{built.stdout}\n{built.stderr}")
-                    target = next(wheels.glob("*.whl"))
-                resolved.append(target)
+            resolved = [build_wheel(t, scratch / str(i)) if Path(t).is_dir() else t for i, t in enumerate(targets)]
             return self.pip("install", "--no-deps", *resolved)
         finally:
             shutil.rmtree(scratch)
@@ -142,3 +132,23 @@ class ThrowawayVenv:
     def uninstall(self, *distributions: str) -> subprocess.CompletedProcess[str]:
         """Uninstall the named distributions from this venv (never from the environments it borrows from)."""
         return self.pip("uninstall", "--yes", *distributions)
+
+
+def build_wheel(project: str | os.PathLike[str], directory: str | os.PathLike[str]) -> Path:
+    """Build the project in the directory ``project`` into a wheel below ``directory`` (made if missing); its path.
+
+    The project is copied to a scratch folder first and built by the current interpreter, so
+    the build leaves no ``build/`` or ``*.egg-info`` in the source tree, and its isolated build
+    environment gets the backend the project asks for: inside a throwaway venv, the borrowed
+    site-packages (an older setuptools, say) would shadow it.
+    """
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="wheel-", dir=directory))  # its own folder: the one wheel in it is this one
+    with tempfile.TemporaryDirectory(prefix="src-") as scratch:
+        copy = Path(scratch) / Path(project).resolve().name
+        shutil.copytree(project, copy, ignore=_COPY_IGNORE)
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", out, copy]
+        built = subprocess.run([str(c) for c in command], capture_output=True, text=True)
+        if built.returncode:
+            raise RuntimeError(f"building {project} failed:\n{built.stdout}\n{built.stderr}")
+    return next(out.glob("*.whl"))

@@ -47,8 +47,12 @@ class Network:
     def backward(self) -> None:
         """Backpropagate the loss of the last ``loss.forward`` call into every parameter's ``grad``."""
         dy = self.loss.backward()
-        for i in range(len(self.layers) - 1, -1, -1):
-            dy = self.layers[i].backward(dy, need_dx=i > 0)
+        for i in range(len(self.layers) - 1, 0, -1):
+            dy = self.layers[i].backward(dy, need_dx=True)
+            if not isinstance(dy, np.ndarray) or dy.shape[1:] != self.shapes[i]:
+                got = f"samples of shape {dy.shape[1:]}" if isinstance(dy, np.ndarray) else type(dy).__name__
+                raise PluginError(f"{self.where[i]}: backward returned {got}, not dx of samples {self.shapes[i]}")
+        self.layers[0].backward(dy, need_dx=False)
 
     def state(self) -> dict[str, np.ndarray]:
         """Every parameter and every layer's non-trained state by its stable name, e.g. ``layers.0.W``."""

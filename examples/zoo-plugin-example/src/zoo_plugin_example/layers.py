@@ -1,4 +1,4 @@
-"""A leaky ReLU layer on flat batches ``(N, features)``, writing into buffers it reuses from step to step."""
+"""A leaky ReLU layer on batches of any shape, writing into buffers it reuses from step to step."""
 
 import attrs
 import numpy as np
@@ -10,17 +10,24 @@ from zoo.options import number
 
 @attrs.define(eq=False)
 class LeakyReLU:
-    """``x`` where ``x > 0``, else ``slope·x`` (Maas et al. 2013); ``slope = 0`` is ReLU."""
+    """``x`` where ``x > 0``, else ``slope·x`` (Maas et al. 2013); ``slope = 0`` is ReLU.
 
+    Element-wise, so any input ``(N, *shape)`` gives an output of the same shape.
+    """
+
+    zoo_contract = 2  # build() gets and returns per-sample shapes, such as (784,) or (6, 28, 28)
     slope: float = attrs.field(default=0.01, validator=number(ge=0, lt=1))
     _y: np.ndarray | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
-    def build(self, in_features, dtype, rng):
-        return in_features
+    def build(self, in_shape, dtype, rng):
+        return tuple(in_shape)
 
     def params(self):
         return []
+
+    def multiply_adds(self):
+        return 0  # optional, for zoo show: element-wise layers count none, as zoo's relu and dropout do
 
     def forward(self, x, training):
         y = self._buffers.get("y", x.shape, x.dtype)
