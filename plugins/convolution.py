@@ -1,0 +1,289 @@
+"""Built-in 2-D convolution, ``conv2d``: im2col plus one batched GEMM per pass, in chunks that stay in cache.
+
+Batches are NCHW, ``(N, C, H, W)`` in and ``(N, filters, H', W')`` out. The im2col matrix
+of one sample is ``(C·kh·kw, H'·Wp)``: its columns run over an *extended* grid, every
+output row as wide as the padded input (``Wp``), so that for each kernel offset the
+``H'·Wp`` input values a row of the matrix needs are one evenly strided run of the
+padded image. Both im2col and col2im then move long runs (one ``np.copyto`` in, ``kh·kw``
+strided adds back) instead of ``H'`` short rows each. The ``Wp - W'`` extra columns of
+each output row are computed and dropped: ``forward`` returns a view without them, and
+``backward`` multiplies them by zero. With a bias the matrix has one more row, of ones,
+so that the GEMM adds the bias and the weight-gradient GEMM sums it.
+
+The batch is processed a few samples at a time (``CHUNK_BYTES`` of im2col matrix), which
+keeps the matrix in the cache between the copy that fills it and the GEMMs that read it.
+``backward`` starts with the last chunk, whose matrices forward left in place, and makes
+the others again from the input: cheaper than keeping the whole batch's.
+"""
+
+import attrs
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+from zoo_builtins.initialisers import Constant, He
+
+import zoo
+from zoo.layers import Buffers, Param
+from zoo.options import boolean, number
+
+CHUNK_BYTES = 1 << 20
+"""Size of the im2col matrix of one chunk of samples: one core's L2 cache here (faster than 0.5, 2 or 4 MB)."""
+
+
+def _positive_pair(instance, attribute, value):
+    """Validator: a positive integer or a pair ``[height, width]`` of them."""
+    values = value if isinstance(value, tuple) and len(value) == 2 else (value,)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ValueError(f"{attribute.name!r} must be a positive integer or [height, width], got {value!r}")
+
+
+def _padding(instance, attribute, value):
+    """Validator: ``"valid"``, ``"same"`` or a non-negative integer."""
+    if value in ("valid", "same") and isinstance(value, str):
+        return
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ValueError(f'{attribute.name!r} must be "valid", "same" or an integer >= 0, got {value!r}')
+
+
+def _pair(value: int | tuple) -> tuple[int, int]:
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def _pads(padding: str | int, size: int, k: int, stride: int) -> tuple[int, int]:
+    """Zeros before and after one spatial axis of ``size`` for a kernel ``k``."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":  # TensorFlow's rule: ceil(size / stride) outputs, any odd zero after
+        total = max((-(-size // stride) - 1) * stride + k - size, 0)
+        return total // 2, total - total // 2
+    return padding, padding
+
+
+@attrs.frozen
+class _Geometry:
+    """Where a kernel goes over one ``(C, H, W)`` sample: padding, output size and the extended grid."""
+
+    channels: int
+    kernel: tuple[int, int]
+    stride: int
+    top: int
+    left: int
+    size: tuple[int, int]
+    padded: tuple[int, int]
+    out: tuple[int, int]
+
+    @classmethod
+    def of(cls, in_shape, kernel, stride, padding) -> "_Geometry":
+        if len(in_shape) != 3:
+            raise ValueError(f"conv2d needs (C, H, W) input, got {tuple(in_shape)}")
+        C, H, W = in_shape
+        kh, kw = _pair(kernel)
+        (top, bottom), (left, right) = _pads(padding, H, kh, stride), _pads(padding, W, kw, stride)
+        Hp, Wp = H + top + bottom, W + left + right
+        if kh > Hp or kw > Wp:
+            raise ValueError(f"conv2d: the {kh}x{kw} kernel is larger than the padded input {Hp}x{Wp}")
+        out = ((Hp - kh) // stride + 1, (Wp - kw) // stride + 1)
+        return cls(C, (kh, kw), stride, top, left, (H, W), (Hp, Wp), out)
+
+    @property
+    def taps(self) -> int:
+        """Values under one kernel: ``C·kh·kw``."""
+        return self.channels * self.kernel[0] * self.kernel[1]
+
+    @property
+    def grid(self) -> int:
+        """Columns of the extended grid: ``H'·Wp``."""
+        return self.out[0] * self.padded[1]
+
+    @property
+    def run(self) -> int:
+        """Columns of the extended grid up to the last real output: ``(H' - 1)·Wp + W'``."""
+        return (self.out[0] - 1) * self.padded[1] + self.out[1]
+
+    @property
+    def interior(self) -> tuple[slice, slice]:
+        """Where the input sits in the padded image."""
+        (H, W) = self.size
+        return slice(self.top, self.top + H), slice(self.left, self.left + W)
+
+
+@attrs.frozen
+class _Views:
+    """Views of a layer's scratch arrays for a chunk of ``n`` samples, made once per ``n``: a step only calls numpy."""
+
+    image: np.ndarray
+    """``(n, C, H, W)``: where the input goes, inside the padded images' zero border."""
+    windows: np.ndarray
+    """``(n, C, kh, kw, run)``: the padded images, every kernel offset's run (the im2col source)."""
+    cols_in: np.ndarray
+    """The same shape in the im2col matrices (the im2col target)."""
+    cols: np.ndarray
+    """``(n, C·kh·kw + bias, H'·Wp)``: the im2col matrices."""
+    dy: np.ndarray
+    """``(n, F, H', W')``: where dy goes in the extended dy, whose extra columns stay zero."""
+    dy_ext: np.ndarray
+    """``(n, F, H'·Wp)``."""
+    grads: np.ndarray
+    """``(n, C·kh·kw + bias, F)``: each sample's weight gradients, transposed."""
+    dcols: np.ndarray
+    """``(n, C·kh·kw, H'·Wp)``: the im2col matrices' gradients."""
+    dx_padded: np.ndarray
+    """``(n, C, Hp, Wp)``."""
+    adds: tuple
+    """The kh·kw (target in dx_padded, source in dcols) pairs of col2im."""
+
+    @classmethod
+    def of(cls, g: _Geometry, scratch: dict[str, np.ndarray], n: int) -> "_Views":
+        (kh, kw), (Hp, Wp), C = g.kernel, g.padded, g.channels
+        padded, cols, dy_ext, dcols, dx_padded = (
+            scratch[key][:n] for key in ("padded", "cols", "dy", "dcols", "dx_padded")
+        )
+        e = padded.itemsize
+        windows = as_strided(
+            padded,
+            (n, C, kh, kw, g.run),
+            (padded.strides[0], padded.strides[1], Wp * e, e, g.stride * e),
+            writeable=False,
+        )
+        flat, parts = dx_padded.reshape(n, C, Hp * Wp), dcols.reshape(n, C, kh, kw, g.grid)
+        reach = g.stride * (g.run - 1) + 1
+        adds = tuple(
+            (flat[:, :, i * Wp + j : i * Wp + j + reach : g.stride], parts[:, :, i, j, : g.run])
+            for i in range(kh)
+            for j in range(kw)
+        )
+        return cls(
+            image=padded[(..., *g.interior)],
+            windows=windows,
+            cols_in=cols[:, : g.taps].reshape(n, C, kh, kw, g.grid)[..., : g.run],
+            cols=cols,
+            dy=dy_ext[..., : g.out[1]],
+            dy_ext=dy_ext.reshape(n, -1, g.grid),
+            grads=scratch["grads"][:n],
+            dcols=dcols,
+            dx_padded=dx_padded,
+            adds=adds,
+        )
+
+
+@attrs.define(eq=False)
+class Conv2D:
+    """``filters`` kernels of ``kernel`` (``k`` or ``[kh, kw]``) over ``(C, H, W)`` samples, with ``stride``.
+
+    ``padding``: ``"valid"`` (none), an integer (that many zeros on every side) or
+    ``"same"``: as TensorFlow, ``ceil(H / stride)`` outputs per axis, padded with
+    ``(H' - 1)·stride + kh - H`` zeros split evenly, the odd one after (below, right);
+    with stride 1 this keeps ``H, W``. Parameters: ``W`` ``(filters, C, kh, kw)`` (PyTorch's
+    layout), initialised by ``weight_init`` (default He normal, fan_in ``C·kh·kw``,
+    fan_out ``filters·kh·kw``), and unless ``bias`` is false ``b`` ``(filters,)`` by
+    ``bias_init`` (default zeros). An extended row is ``Wp`` outputs long whatever the
+    stride, so with ``stride`` s the GEMMs do about s times the work the outputs need.
+    """
+
+    zoo_contract = 2
+    filters: int = attrs.field(validator=number(integer=True, gt=0))
+    kernel: int | tuple = attrs.field(
+        converter=lambda v: tuple(v) if isinstance(v, list) else v, validator=_positive_pair
+    )
+    stride: int = attrs.field(default=1, validator=number(integer=True, gt=0))
+    padding: str | int = attrs.field(default="valid", validator=_padding)
+    bias: bool = attrs.field(default=True, validator=boolean)
+    weight_init: object = attrs.field(factory=lambda: He(uniform=False), validator=attrs.validators.is_callable())
+    bias_init: object = attrs.field(factory=lambda: Constant(0.0), validator=attrs.validators.is_callable())
+    _params: list = attrs.field(init=False, factory=list)
+    _g: _Geometry | None = attrs.field(init=False, default=None)
+    _chunk: int = attrs.field(init=False, default=1)
+    _scratch: dict = attrs.field(init=False, factory=dict)
+    _views: dict = attrs.field(init=False, factory=dict)
+    _buffers: Buffers = attrs.field(init=False, factory=Buffers)
+    _x: np.ndarray | None = attrs.field(init=False, default=None)
+    _fresh: bool = attrs.field(init=False, default=False)
+
+    def build(self, in_shape, dtype, rng):
+        g = self._g = _Geometry.of(in_shape, self.kernel, self.stride, self.padding)
+        (kh, kw), F, K = g.kernel, self.filters, g.taps
+        W = np.ascontiguousarray(self.weight_init((F, g.channels, kh, kw), K, F * kh * kw, rng, dtype))
+        self._params = [Param("W", W, np.zeros_like(W))]
+        if self.bias:
+            b = np.ascontiguousarray(self.bias_init((F,), K, F * kh * kw, rng, dtype))
+            self._params.append(Param("b", b, np.zeros_like(b)))
+        rows = K + self.bias
+        n = self._chunk = max(1, CHUNK_BYTES // (rows * g.grid * np.dtype(dtype).itemsize))
+        # What is never written keeps these first contents: the zero border of the padded
+        # input, the zero extra columns of dy, the ones row and the unused tail of the im2col
+        # matrix (finite, so that dy's zero columns multiply it to zero).
+        cols = np.zeros((n, rows, g.grid), dtype)
+        cols[:, K:] = 1
+        self._scratch = {
+            "padded": np.zeros((n, g.channels, *g.padded), dtype),
+            "cols": cols,
+            "dy": np.zeros((n, F, g.out[0], g.padded[1]), dtype),
+            "grads": np.empty((n, rows, F), dtype),
+            "dcols": np.empty((n, K, g.grid), dtype),
+            "dx_padded": np.empty((n, g.channels, *g.padded), dtype),
+            "weights": np.empty((F, rows), dtype),
+            "grad": np.empty((rows, F), dtype),
+            "grad_sum": np.empty((rows, F), dtype),
+        }
+        self._views = {}
+        return (F, *g.out)
+
+    def params(self):
+        return self._params
+
+    def multiply_adds(self):
+        return self.filters * self._g.taps * self._g.out[0] * self._g.out[1]
+
+    def _chunks(self, total: int) -> list[tuple[slice, _Views]]:
+        """``(slice of the batch, its _Views)`` for each chunk of a batch of ``total`` samples."""
+        chunks = []
+        for start in range(0, total, self._chunk):
+            n = min(self._chunk, total - start)
+            if n not in self._views:
+                self._views[n] = _Views.of(self._g, self._scratch, n)
+            chunks.append((slice(start, start + n), self._views[n]))
+        return chunks
+
+    def forward(self, x, training):
+        """``(N, C, H, W) -> (N, filters, H', W')``, a view of a reused buffer whose rows are ``Wp`` long."""
+        g, F, weights = self._g, self.filters, self._scratch["weights"]
+        weights[:, : g.taps] = self._params[0].value.reshape(F, g.taps)
+        if self.bias:
+            weights[:, g.taps] = self._params[1].value
+        y = self._buffers.get("y", (len(x), F, g.grid), weights.dtype)
+        for part, v in self._chunks(len(x)):
+            np.copyto(v.image, x[part])
+            np.copyto(v.cols_in, v.windows)
+            np.matmul(weights, v.cols, out=y[part])
+        self._x, self._fresh = x, True
+        return y.reshape(len(x), F, g.out[0], g.padded[1])[..., : g.out[1]]
+
+    def backward(self, dy, need_dx=True):
+        g, F = self._g, self.filters
+        weights_t = self._params[0].value.reshape(F, g.taps).T
+        dx = self._buffers.get("dx", (len(dy), g.channels, *g.size), dy.dtype) if need_dx else None
+        grad, grad_sum = self._scratch["grad"], self._scratch["grad_sum"]
+        grad.fill(0)
+        # Last chunk first: its im2col matrices are still those forward made.
+        for part, v in reversed(self._chunks(len(dy))):
+            if not self._fresh:
+                np.copyto(v.image, self._x[part])
+                np.copyto(v.cols_in, v.windows)
+            self._fresh = False
+            np.copyto(v.dy, dy[part])
+            np.matmul(v.cols, v.dy_ext.transpose(0, 2, 1), out=v.grads)
+            grad += np.sum(v.grads, axis=0, out=grad_sum)
+            if need_dx:
+                np.matmul(weights_t, v.dy_ext, out=v.dcols)
+                v.dx_padded.fill(0)
+                for target, source in v.adds:  # col2im: kh·kw strided adds of long runs
+                    np.add(target, source, out=target)
+                np.copyto(dx[part], v.dx_padded[(..., *g.interior)])
+        np.copyto(self._params[0].grad.reshape(F, g.taps), grad[: g.taps].T)
+        if self.bias:
+            np.copyto(self._params[1].grad, grad[g.taps])
+        return dx
+
+
+@zoo.hookimpl
+def register_layers(register):
+    register("conv2d", Conv2D)
