@@ -11,19 +11,18 @@ import numpy as np
 
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
-from zoo.errors import ConfigError, ZooError, one_line
-from zoo.layers import CONTRACTS, FlatLayer, contract_of, is_shape
+from zoo.errors import ConfigError, ZooError
+from zoo.layers import is_shape
 from zoo.modelfile import load, save
 from zoo.network import build_network
 from zoo.testing.core import Subject, global_random_state_untouched
 from zoo.testing.gradients import gradient_error, numeric_gradient, relative_difference
+from zoo.testing.probe import Probe
 
 ROWS = 4
 """Batch rows of every check: batches are ``(ROWS, *in_shape)``."""
 IN_SHAPE = (5,)
 """Per-sample input shape, unless ``in_shape`` says otherwise."""
-IMAGE_SHAPE = (2, 6, 6)
-"""A small ``(C, H, W)`` for layers on images: the gradient check perturbs every input value one by one."""
 FLOAT32_TOLERANCE = 1e-4
 """Allowed difference between float32 and float64 results, relative to their size."""
 COMPANIONS = {"loss": "softmax_cross_entropy", "optimizer": "sgd", "batches": "full_batch"}
@@ -102,136 +101,6 @@ def _in_shape(name: str, in_shape: object, in_features: object) -> tuple[int, ..
     return tuple(int(n) for n in shape)
 
 
-class _Probe:
-    """A built layer whose Generator and state can be rewound, so a stochastic or stateful layer is a fixed function."""
-
-    def __init__(self, subject: Subject, in_shape: tuple[int, ...], dtype: type, seed: int):
-        self.dtype = np.dtype(dtype)
-        self.rng = np.random.default_rng(seed)
-        self.layer, self.out_shape = _build(subject, in_shape, self.dtype, self.rng)
-        self.params = list(self.layer.params())
-        _check_params(subject, self.params, self.dtype)
-        _check_state(subject, self.layer, self.params, self.dtype)
-        self.remember()
-
-    def state(self) -> dict[str, np.ndarray]:
-        """A copy of the layer's state (empty for a layer without one)."""
-        state = getattr(self.layer, "state", None)
-        return {key: value.copy() for key, value in state().items()} if state is not None else {}
-
-    def remember(self) -> None:
-        """Make the Generator's and the layer's current states the ones every :meth:`forward` starts from."""
-        self._rng_state = self.rng.bit_generator.state
-        self.saved = self.state()
-
-    def restore_state(self) -> None:
-        if self.saved:
-            self.layer.load_state({key: value.copy() for key, value in self.saved.items()})
-
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self.rng.bit_generator.state = self._rng_state
-        self.restore_state()
-        return self.layer.forward(x, training)
-
-
-def _build(subject: Subject, in_shape: tuple, dtype: np.dtype, rng: np.random.Generator) -> tuple[Any, tuple]:
-    """A fresh layer built for ``in_shape``, seen through contract 2, and its output shape."""
-    check = "the build check"
-    layer = subject.make()
-    contract = contract_of(layer)
-    if contract not in CONTRACTS:
-        raise subject.fail(check, f"it declares zoo_contract = {contract!r}; zoo runs layer contracts {CONTRACTS}")
-    if contract == 1 and all(callable(getattr(layer, method, None)) for method in ("state", "load_state")):
-        raise subject.fail(
-            "the state check",
-            "it has state() and load_state(), but is a contract-1 layer (no zoo_contract), whose state zoo never "
-            "saves: declare zoo_contract = 2 and build(in_shape, dtype, rng) -> out_shape",
-        )
-    given = math.prod(in_shape) if contract == 1 else in_shape
-    try:
-        out = layer.build(given, dtype, rng)
-    except Exception as error:
-        hint = ""
-        if len(in_shape) == 1:
-            hint = f"; a layer on images is checked with in_shape=(C, H, W), e.g. in_shape={IMAGE_SHAPE}"
-        detail = f"build({given!r}, {dtype}, rng) raised {type(error).__name__}: {one_line(error)}{hint}"
-        raise subject.fail(check, detail) from (None if isinstance(error, ZooError) else error)
-    if contract == 1:
-        if isinstance(out, bool) or not isinstance(out, numbers.Integral) or out < 1:
-            raise subject.fail(
-                check,
-                f"build({given}) returned {out!r}, not a positive number of features: a contract-1 layer (one "
-                "without zoo_contract) returns an int; one that returns a shape declares zoo_contract = 2",
-            )
-        return FlatLayer(layer, in_shape=tuple(in_shape)), (int(out),)
-    if not (isinstance(out, tuple) and is_shape(out)):
-        raise subject.fail(
-            check,
-            f"build({given}) returned {out!r}, not an output shape: a contract-2 layer returns a tuple of "
-            "positive integers such as (128,) or (6, 28, 28)",
-        )
-    return layer, tuple(int(n) for n in out)
-
-
-def _check_params(subject: Subject, params: list, dtype: np.dtype) -> None:
-    check = "the parameter check"
-    names = [getattr(p, "name", None) for p in params]
-    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
-        raise subject.fail(check, f"parameter names {names} are not distinct non-empty strings (model files use them)")
-    for p in params:
-        value, grad = getattr(p, "value", None), getattr(p, "grad", None)
-        if not isinstance(value, np.ndarray) or not isinstance(grad, np.ndarray):
-            raise subject.fail(check, f"{p.name}: value and grad must be numpy arrays (zoo.layers.Param)")
-        if value.dtype != dtype or grad.dtype != dtype:
-            raise subject.fail(check, f"{p.name}: built for {dtype}, its value is {value.dtype}, its grad {grad.dtype}")
-        if grad.shape != value.shape:
-            raise subject.fail(check, f"{p.name}: grad has shape {grad.shape}, its value {value.shape}")
-
-
-def _check_state(subject: Subject, layer: Any, params: list, dtype: np.dtype) -> None:
-    """``state()`` and ``load_state()``: both or neither, plain arrays under free names, set and read back exactly."""
-    check = "the state check"
-    methods = {name: getattr(layer, name, None) for name in ("state", "load_state")}
-    if all(method is None for method in methods.values()):
-        return
-    for name, method in methods.items():
-        if method is not None and not callable(method):
-            raise subject.fail(
-                check,
-                f"its attribute {name} is {type(method).__name__}, not a method: zoo calls {name}() on layers to "
-                "save and restore arrays that are not trained, so the name is taken",
-            )
-    if any(method is None for method in methods.values()):
-        raise subject.fail(check, "it has one of state() and load_state() but not the other; model files need both")
-    state = layer.state()
-    if not isinstance(state, dict) or not all(isinstance(key, str) and key for key in state):
-        raise subject.fail(check, f"state() returned {type(state).__name__}, not a dict of non-empty names to arrays")
-    clash = sorted(set(state) & {p.name for p in params})
-    if clash:
-        raise subject.fail(check, f"state() and params() both use the names {clash}; model files keep both per layer")
-    for key, value in state.items():
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            raise subject.fail(check, f"state()[{key!r}] is {type(value).__name__}, not a numpy array of numbers")
-        if value.dtype.kind == "f" and value.dtype != dtype:
-            raise subject.fail(check, f"state()[{key!r}]: built for {dtype}, it is {value.dtype}")
-    original = {key: value.copy() for key, value in state.items()}
-    for given in (_moved(original), original):
-        layer.load_state({key: value.copy() for key, value in given.items()})
-        back = layer.state()
-        for key, value in given.items():
-            if key not in back or back[key].dtype != value.dtype or not np.array_equal(back[key], value):
-                raise subject.fail(
-                    check,
-                    f"after load_state(arrays), state() gives {key!r} other than the array given: load_state must "
-                    "set the layer's state to what it is given (model files and checkpoints restore it so)",
-                )
-
-
-def _moved(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Other values of the same shapes and dtypes (variances stay positive)."""
-    return {key: ~value if value.dtype.kind == "b" else value + value.dtype.type(1) for key, value in state.items()}
-
-
 def _inputs(rng: np.random.Generator, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
     """Values of magnitude 0.2..1.5 with random signs: far from kinks at 0 such as ReLU's."""
     return (rng.uniform(0.2, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)).astype(dtype)
@@ -248,7 +117,7 @@ def _check_array(subject: Subject, check: str, what: str, array: object, shape: 
 def _check_gradients(subject: Subject, in_shape: tuple, training: bool) -> None:
     check = f"the gradient check ({'training' if training else 'evaluation'} mode)"
     rng = np.random.default_rng(1)
-    probe = _Probe(subject, in_shape, np.float64, seed=0)
+    probe = Probe(subject, in_shape, np.float64, seed=0)
     probe.layer.forward(_inputs(rng, (ROWS + 3, *in_shape)), training)
     probe.layer.backward(rng.standard_normal((ROWS + 3, *probe.out_shape)))
     probe.remember()
@@ -292,7 +161,7 @@ def _check_gradients(subject: Subject, in_shape: tuple, training: bool) -> None:
 
 def _check_float32(subject: Subject, in_shape: tuple) -> None:
     check = "the float32 check"
-    p32, p64 = _Probe(subject, in_shape, np.float32, 0), _Probe(subject, in_shape, np.float64, 0)
+    p32, p64 = Probe(subject, in_shape, np.float32, 0), Probe(subject, in_shape, np.float64, 0)
     if p32.out_shape != p64.out_shape:
         raise subject.fail(check, f"built for float32 it gives samples of {p32.out_shape}, for float64 {p64.out_shape}")
     for a, b in zip(p32.params, p64.params):
@@ -333,7 +202,7 @@ def _check_float32(subject: Subject, in_shape: tuple) -> None:
 
 def _check_determinism(subject: Subject, in_shape: tuple) -> None:
     check = "the determinism check"
-    a, b = _Probe(subject, in_shape, np.float64, 3), _Probe(subject, in_shape, np.float64, 3)
+    a, b = Probe(subject, in_shape, np.float64, 3), Probe(subject, in_shape, np.float64, 3)
     for pa, pb in zip(a.params, b.params):
         if not np.array_equal(pa.value, pb.value):
             raise subject.fail(check, f"two builds from the same seed give different {pa.name}")
@@ -371,7 +240,7 @@ def _same_state(subject: Subject, check: str, a: dict, b: dict, what: str) -> No
 
 def _check_model_file(subject: Subject, in_shape: tuple) -> None:
     check = "the model file round trip"
-    out_shape = _Probe(subject, in_shape, np.float64, 0).out_shape
+    out_shape = Probe(subject, in_shape, np.float64, 0).out_shape
     layers = [{"type": subject.name, **subject.options}] + ([{"type": "flatten"}] if len(out_shape) > 1 else [])
     for dtype in ("float64", "float32"):
         table = {key: {"type": name} for key, name in COMPANIONS.items()}
