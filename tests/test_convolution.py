@@ -15,6 +15,7 @@ from zoo.config import ModelEntry
 from zoo.errors import ConfigError
 from zoo.network import build_network
 from zoo.plugins import default_catalog
+from zoo.registry import load_entry
 from zoo.testing.gradients import gradient_error, numeric_gradient
 from zoo.train import train
 
@@ -241,25 +242,10 @@ def test_shapes_that_do_not_fit_are_one_line_config_errors(layers, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-LENET = [
-    {"type": "conv2d", "filters": 6, "kernel": 5, "padding": "same"},
-    {"type": "relu"},
-    {"type": "maxpool2d", "size": 2},
-    {"type": "conv2d", "filters": 16, "kernel": 5},
-    {"type": "relu"},
-    {"type": "maxpool2d", "size": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 120},
-    {"type": "relu"},
-    {"type": "dense", "units": 84},
-    {"type": "relu"},
-    {"type": "dense", "units": 10},
-]
-
-
 def test_lenet_learns_and_a_seed_makes_it_bit_identical(small_mnist):
     """60 steps of LeNet-5 (float32) beat chance on validation, and two runs from one seed agree bit for bit."""
-    runs = [train(entry(LENET, steps=60, log_every=60), small_mnist, CATALOG, seed=3, test=False) for _ in range(2)]
+    lenet = load_entry("lenet-5", CATALOG, ["train.steps=60", "train.log_every=60"])
+    runs = [train(lenet, small_mnist, CATALOG, seed=3, test=False) for _ in range(2)]
     (net_a, result_a), (net_b, result_b) = runs
     assert net_a.dtype == np.float32 and result_a.val_accuracy > 0.6
     for name, value in net_a.state().items():
