@@ -20,8 +20,12 @@ def register_layers(register):
 
     ``register(name, factory)``: ``factory(**options)`` returns an object with the
     :class:`zoo.layers.Layer` interface (``build``, ``forward``, ``backward``,
-    ``params``). Options whose names end in ``_init`` (``weight_init``) are written
-    in entries as initialiser names or tables and reach the factory as initialisers.
+    ``params``; optionally ``state``/``load_state`` and ``multiply_adds``). A layer
+    declaring ``zoo_contract = 2`` works on per-sample shapes, channels first
+    (``build(in_shape) -> out_shape``); one declaring nothing is run as zoo 0.1's
+    contract 1 on flat batches (``build(in_features) -> int``). Options whose names end
+    in ``_init`` (``weight_init``) are written in entries as initialiser names or tables
+    and reach the factory as initialisers.
     """
 
 
