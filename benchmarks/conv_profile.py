@@ -20,21 +20,9 @@ import os
 import statistics
 import time
 
+from lenet import LAYERS as LENET  # the network throughput.py races against PyTorch
+
 EPOCH = 60_000
-LENET = [
-    {"type": "conv2d", "filters": 6, "kernel": 5, "padding": "same"},
-    {"type": "relu"},
-    {"type": "maxpool2d", "size": 2},
-    {"type": "conv2d", "filters": 16, "kernel": 5},
-    {"type": "relu"},
-    {"type": "maxpool2d", "size": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 120},
-    {"type": "relu"},
-    {"type": "dense", "units": 84},
-    {"type": "relu"},
-    {"type": "dense", "units": 10},
-]
 
 
 def entry_for(batch: int, steps: int, catalog):
