@@ -15,6 +15,7 @@ import os
 import time
 
 import numpy as np
+from torch_loop import train_and_evaluate
 
 NETWORK = "lenet-5"  # the row's name, and the registry entry whose peak RSS ``--rss lenet-5`` measures
 LR = 0.05
@@ -109,23 +110,9 @@ def measure_torch(batch, images, data, order):
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     torch.manual_seed(0)
-    x_all = torch.from_numpy(channels_first(data.train_images))
-    y_all = torch.from_numpy(data.train_labels.astype(np.int64))
     model = torch_network()
-    loss_fn, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR)
-    order = torch.from_numpy(order[:images].astype(np.int64))
-    started, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, images, batch):
-        index = order[start : start + batch]
-        optimizer.zero_grad()
-        loss_fn(model(x_all[index]), y_all[index]).backward()
-        optimizer.step()
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    x_test = torch.from_numpy(channels_first(data.test_images))
-    started = time.perf_counter()
-    with torch.no_grad():
-        predictions = model(x_test).argmax(dim=1).numpy()
-    return seconds, cpu, time.perf_counter() - started, float(np.mean(predictions == data.test_labels))
+    x_train, x_test = channels_first(data.train_images), channels_first(data.test_images)
+    return train_and_evaluate(model, x_train, data.train_labels, x_test, data.test_labels, order, batch, images, LR)
 
 
 MEASURES = {"zoo": measure_zoo, "torch": measure_torch}

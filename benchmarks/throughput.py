@@ -33,6 +33,7 @@ import time
 
 import lenet
 import numpy as np
+from torch_loop import train_and_evaluate
 
 NETWORKS = {"784-512-10": (784, 512, 10), "784-100-200-200-10": (784, 100, 200, 200, 10)}
 BATCHES = (128, 32, 1)
@@ -141,28 +142,15 @@ def measure_torch(widths, batch, images, data, order):
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     torch.manual_seed(0)
-    x_all = torch.from_numpy(data.train_images.reshape(len(data.train_images), -1).astype(np.float32) / 255)
-    y_all = torch.from_numpy(data.train_labels.astype(np.int64))
     layers = [
         module
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]))
         for module in ([nn.Linear(n_in, n_out)] + ([nn.ReLU()] if i < len(widths) - 2 else []))
     ]
+    flat = lambda images: images.reshape(len(images), -1).astype(np.float32) / np.float32(255)  # noqa: E731
+    x_train, x_test = flat(data.train_images), flat(data.test_images)
     model = nn.Sequential(*layers)
-    loss_fn, optimizer = nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR)
-    order = torch.from_numpy(order.astype(np.int64))
-    started, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, images, batch):
-        index = order[start : start + batch]
-        optimizer.zero_grad()
-        loss_fn(model(x_all[index]), y_all[index]).backward()
-        optimizer.step()
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    x_test = torch.from_numpy(data.test_images.reshape(len(data.test_images), -1).astype(np.float32) / 255)
-    started = time.perf_counter()
-    with torch.no_grad():
-        predictions = model(x_test).argmax(dim=1).numpy()
-    return seconds, cpu, time.perf_counter() - started, float(np.mean(predictions == data.test_labels))
+    return train_and_evaluate(model, x_train, data.train_labels, x_test, data.test_labels, order, batch, images, LR)
 
 
 MEASURES = {"zoo": measure_zoo, "numpy": measure_numpy, "torch": measure_torch}  # MLPs: widths come first
