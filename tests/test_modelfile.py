@@ -12,6 +12,7 @@ import pytest
 from conftest import assert_same_arrays
 
 from zoo import modelfile
+from zoo.errors import DataError
 from zoo.evaluate import predict
 from zoo.registry import load_entry
 from zoo.train import train
@@ -63,3 +64,9 @@ def test_a_version_1_file_saves_again_as_version_2(tmp_path, catalog):
     loaded, _, _ = modelfile.load(modelfile.save(tmp_path / "v2.npz", network, entry, meta=meta), catalog)
     assert_same_arrays(network.state(), loaded.state())
     assert modelfile.read_arrays(tmp_path / "v2.npz").keys() >= {"layers.0.W", "__zoo__"}
+
+
+def test_images_of_another_size_are_one_line_not_a_numpy_error(catalog):
+    network, _, _ = modelfile.load(V1_FILE, catalog)
+    with pytest.raises(DataError, match=r"samples of shape \(32, 32\) do not fit this network, which takes \(784,\)"):
+        predict(network, np.zeros((3, 32, 32), np.uint8))

@@ -7,7 +7,7 @@ import numpy as np
 
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, PluginRef, create
-from zoo.errors import ConfigError, PluginError, one_line
+from zoo.errors import ConfigError, DataError, PluginError, one_line
 from zoo.layers import CONTRACTS, FlatLayer, Layer, Param, contract_of, is_shape
 
 
@@ -34,6 +34,8 @@ class Network:
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """``x`` of ``(N, *in_shape)`` or any shape with as many values per sample (a view when contiguous)."""
+        if x.size != len(x) * math.prod(self.shapes[0]):
+            raise DataError(f"samples of shape {x.shape[1:]} do not fit this network, which takes {self.shapes[0]}")
         x = x.reshape((len(x), *self.shapes[0]))
         for i, layer in enumerate(self.layers):
             x = layer.forward(x, training)
