@@ -367,7 +367,7 @@ def test_check_package_checks_datasets_and_reports_what_it_skipped(tmp_path):
         zoo.testing.check_package(plugin, catalog=catalog)
     checked = zoo.testing.check_package(plugin, catalog=catalog, skip=["dataset:float-set"])
     assert checked == [("dataset", "good-set")] and checked.unchecked == [("dataset", "float-set")]
-    with pytest.raises(DataError, match="no data directory"):  # data_dir reaches check_dataset
+    with pytest.raises(ConformanceError, match="dataset 'good-set': no data directory"):  # data_dir reaches the check
         zoo.testing.check_package(
             plugin,
             catalog=catalog,

@@ -63,7 +63,13 @@ def test_writes_a_package_with_every_kind_entry_points_and_tests(tmp_path):
     target = tmp_path / "zoo-plugin-demo"
     assert str(target) in result.stdout
     source = [f"src/zoo_plugin_demo/{m}.py" for m in ("__init__", *MODULES)]
-    expected = {"pyproject.toml", "README.md", "tests/test_demo.py", "src/zoo_plugin_demo/demo-mlp.toml", *source}
+    expected = {
+        "pyproject.toml",
+        "README.md",
+        "tests/test_demo.py",
+        "src/zoo_plugin_demo/registry/demo-mlp.toml",
+        *source,
+    }
     assert files_under(target) == expected
 
     pyproject = tomllib.loads((target / "pyproject.toml").read_text())
@@ -73,7 +79,7 @@ def test_writes_a_package_with_every_kind_entry_points_and_tests(tmp_path):
     # One entry point per module, like zoo's own built-ins, each naming a module that exists.
     entry_points = pyproject["project"]["entry-points"]["zoo"]
     assert sorted(entry_points.values()) == sorted(f"zoo_plugin_demo.{m}" for m in MODULES)
-    assert pyproject["tool"]["setuptools"]["package-data"] == {"zoo_plugin_demo": ["*.toml"]}
+    assert pyproject["tool"]["setuptools"]["package-data"] == {"zoo_plugin_demo": ["registry/*.toml"]}
 
     readme = (target / "README.md").read_text()
     for text in ("pip install -e", "pytest", "zoo plugins", "zoo train demo-mlp", "no dataset"):

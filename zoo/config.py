@@ -7,7 +7,6 @@ all become one line naming the file and the key path: a :class:`ConfigError`, or
 """
 
 import copy
-import inspect
 import math
 import sys
 import tomllib
@@ -15,8 +14,10 @@ from typing import Any
 
 import attrs
 
-from zoo.catalog import Catalog, unknown_key_message
+from zoo.catalog import Catalog, check_signature, unknown_key_message
+from zoo.defaults import initialiser_name, option_defaults, unnamed
 from zoo.errors import ConfigError
+from zoo.options import option_error
 
 TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "augment", "train")
 DTYPES = ("float32", "float64")
@@ -125,11 +126,23 @@ class ModelEntry:
 
 
 def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
-    """The entry with every default filled in: what each plugin will actually be given, as TOML-like data."""
+    """The entry with every default filled in: what each plugin will actually be given, as TOML-like data.
+
+    A default initialiser is shown as the table of the registered name that makes it (see
+    :func:`zoo.defaults.initialiser_name`), or, if none does, as ``<module.name>``. Defaults
+    TOML cannot write (``None``, objects) are left out.
+    """
 
     def plugin(ref: PluginRef) -> dict[str, Any]:
-        parameters = inspect.signature(catalog.get(ref.kind, ref.type).factory).parameters.values()
-        defaults = {p.name: p.default for p in parameters if isinstance(p.default, (str, int, float, bool))}
+        defaults = {}
+        for key, value in option_defaults(catalog.get(ref.kind, ref.type).factory).items():
+            if key in ref.options:
+                defaults[key] = None  # holds the signature's place for the entry's own value, set below
+            elif key.endswith(INIT_SUFFIX) and callable(value):
+                named = initialiser_name(value, catalog)
+                defaults[key] = unnamed(value) if named is None else plugin(PluginRef("initialiser", *named, ""))
+            elif isinstance(value, (str, int, float, bool)):
+                defaults[key] = value
         options = {k: plugin(v) if isinstance(v, PluginRef) else v for k, v in ref.options.items()}
         return {"type": ref.type, **defaults, **options}
 
@@ -147,12 +160,21 @@ def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
 
 
 def create(ref: PluginRef, catalog: Catalog) -> Any:
-    """Make the plugin object ``ref`` names, first making any initialisers among its options."""
+    """Make the plugin object ``ref`` names, first making any initialisers among its options.
+
+    An option the factory refuses (a validator's TypeError or ValueError, attrs' own among
+    them) is a ConfigError at ``ref.where``, in one line: see :func:`zoo.options.option_error`.
+    """
     options = {
         key: create(value, catalog) if key.endswith(INIT_SUFFIX) and isinstance(value, PluginRef) else value
         for key, value in ref.options.items()
     }
-    return catalog.create(ref.kind, ref.type, options, ref.where)
+    record = catalog.get(ref.kind, ref.type, f"{ref.where}.type")
+    check_signature(record.factory, options, ref.where, f"{ref.kind} {ref.type!r}")
+    try:
+        return record.factory(**options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{ref.where}: {option_error(error)}") from None
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -197,7 +219,10 @@ def _step(container: Any, key: str, where: str, override: str) -> Any:
             raise ConfigError(f"--set {override!r}: {where}: no such index (there are {len(container)})")
         return container[int(key)]
     if isinstance(container, dict):
-        return container.setdefault(key, {})
+        child = container.setdefault(key, {})
+        if key.endswith(INIT_SUFFIX) and isinstance(child, str):  # the shorthand NAME is the table {type = NAME}
+            child = container[key] = {"type": child}
+        return child
     raise ConfigError(f"--set {override!r}: {where} is a value, not a table")
 
 

@@ -3,12 +3,39 @@
 import difflib
 from collections.abc import Iterable
 
+PREFIX_SEPARATOR = "-"
+"""What separates a package prefix from the rest of a name, as the guide recommends (``acme-gelu``)."""
+
 
 def close_matches(name: str, options: Iterable[str], limit: int = 3) -> list[str]:
-    """The options most like ``name``: similar enough, and nearly as similar as the best one."""
-    scored = sorted(((difflib.SequenceMatcher(None, name, option).ratio(), option) for option in options), reverse=True)
+    """The options most like ``name``: similar enough, and nearly as similar as the best one.
+
+    Package prefixes are set aside, so that ``gelu`` finds ``acme-gelu`` and ``acme-relu`` finds
+    ``relu``; an option ending in ``-name`` (or ``name`` ending in ``-option``) ranks first.
+    """
+    scored = sorted(
+        ((_similarity(name, option), _ratio(name, option), option) for option in options),
+        key=lambda scores: (-scores[0], -scores[1], scores[2]),
+    )
     best = scored[0][0] if scored else 0.0
-    return [option for ratio, option in scored[:limit] if ratio >= 0.6 and ratio >= best - 0.1]
+    return [option for score, _, option in scored[:limit] if score >= 0.6 and score >= best - 0.1]
+
+
+def _similarity(name: str, option: str) -> float:
+    """1 when one of the two is the other with a prefix, else the best ratio with or without prefixes."""
+    if option.endswith(PREFIX_SEPARATOR + name) or name.endswith(PREFIX_SEPARATOR + option):
+        return 1.0
+    return max(_ratio(a, b) for a in _unprefixed(name) for b in _unprefixed(option))
+
+
+def _unprefixed(name: str) -> list[str]:
+    """``name``, and ``name`` without its first segment if it has one (``acme-gelu``: also ``gelu``)."""
+    prefix, _, rest = name.partition(PREFIX_SEPARATOR)
+    return [name, rest] if prefix and rest else [name]
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:

@@ -98,6 +98,10 @@ def build_network(
         where.append(f"{spec.ref.where} ({spec.ref.type})")
         shapes.append(_build(layer, spec.ref, shapes[-1], dtype, rngs[-1], catalog))
         own = layer.params()
+        if spec.lr is not None and not own:  # a rate with nothing to train would be shown and silently ignored
+            raise ConfigError(
+                f"{spec.ref.where}.lr: layer {spec.ref.type!r} has no parameters, so it takes no learning rate"
+            )
         for param in own:
             param.lr = spec.lr
             params.append(param)

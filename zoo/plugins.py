@@ -23,7 +23,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.catalog import KINDS, Catalog, Failure, Record
-from zoo.errors import one_line
+from zoo.errors import did_you_mean, one_line
 from zoo.registry import RegistryDirectory
 
 ENTRY_POINT_GROUP = "zoo"
@@ -80,21 +80,42 @@ def load_plugins(
     _drop_unknown_hooks(plugins)
     for plugin in extra:
         plugins.manager.register(plugin, name=_name(plugin))
-    plugins.manager.check_pending()  # an extra plugin with a misspelt hook is the caller's bug: raise
+    unknown = _unknown_hooks(plugins.manager)
+    if unknown:  # an extra plugin with a misspelt hook is the caller's bug: raise
+        name, hooks = next(iter(unknown.items()))
+        raise pluggy.PluginValidationError(plugins.manager.get_plugin(name), f"plugin {name!r} {_unknown(hooks)}")
     return plugins
 
 
 def _drop_unknown_hooks(plugins: Plugins) -> None:
-    """Unregister, as failed, each installed plugin implementing a hook zoo does not have (a misspelt name)."""
-    while True:
-        try:
-            plugins.manager.check_pending()
-            return
-        except pluggy.PluginValidationError as error:
-            name = plugins.manager.get_name(error.plugin)
-            plugins.manager.unregister(error.plugin)
-            package = plugins.packages.pop(name, None)
-            plugins.failures.append(Failure(name, package, f"implements an unknown hook: {one_line(error)}"))
+    """Unregister, as failed, each plugin loaded so far that implements a hook zoo does not have (a misspelt name)."""
+    for name, hooks in _unknown_hooks(plugins.manager).items():
+        plugins.manager.unregister(name=name)
+        plugins.failures.append(Failure(name, plugins.packages.pop(name, None), _unknown(hooks)))
+
+
+def _unknown_hooks(manager: pluggy.PluginManager) -> dict[str, list[str]]:
+    """The names of the hooks without a spec that each registered plugin implements, by plugin name.
+
+    What ``check_pending`` checks, but every such hook of every plugin, not only the first.
+    """
+    unknown: dict[str, list[str]] = {}
+    for hook_name, caller in vars(manager.hook).items():
+        if hook_name.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                unknown.setdefault(impl.plugin_name, []).append(hook_name)
+    return unknown
+
+
+def _unknown(hooks: list[str]) -> str:
+    """``implements an unknown hook 'register_layer'; did you mean 'register_layers'?``, for each of ``hooks``."""
+    known = KINDS.values()
+    return "; ".join(
+        f"implements an unknown hook {hook!r}" + (did_you_mean(hook, known) or f" (zoo's hooks: {', '.join(known)})")
+        for hook in hooks
+    )
 
 
 def build_catalog(plugins: Plugins) -> Catalog:

@@ -98,15 +98,23 @@ def _write(figure, runs: list[RunData], labels: list[str], tests: dict[str, Test
     return written
 
 
+def datasets(runs: list[RunData]) -> list[str]:
+    """The datasets the runs were trained on, each once, sorted."""
+    return sorted({run.info["dataset"] for run in runs})
+
+
 def run_labels(runs: list[RunData]) -> list[str]:
-    """One label per run: its name, followed by its sweep settings, seed or id where runs of the same name differ
-    in them, e.g. ``seed-001-dropout (layers.2.rate=0.3, seed 1)``."""
+    """One label per run: its name, followed by its dataset when the runs are on several, then its sweep settings,
+    seed or id where runs of the same name differ in them, e.g. ``seed-001-dropout (mnist, layers.2.rate=0.3, seed 1)``.
+    """
     extras = [
         lambda run: ", ".join(f"{key}={value}" for key, value in run.info.get("settings", {}).items()),
         lambda run: f"seed {run.info['seed']}",
         lambda run: run.info["id"],
     ]
-    parts = [[] for _ in runs]
+    # Curves of different datasets are not comparable: every label says which one a run is on.
+    mixed = len(datasets(runs)) > 1
+    parts = [[run.info["dataset"]] if mixed else [] for run in runs]
     for extra in extras:
         groups = collections.defaultdict(list)
         for i, run in enumerate(runs):
@@ -163,8 +171,15 @@ def learning_curves(figure_class, runs: list[RunData], labels: list[str]) -> byt
     loss_axes.legend(styles, ["training", "validation"], loc="upper right")
     handles = [Line2D([], [], color=colour, linewidth=3) for colour in colours]
     figure.legend(handles, legend, loc="outside lower center", ncol=legend_columns, frameon=False)
-    figure.suptitle(f"Learning curves ({len(runs)} run{'s' if len(runs) != 1 else ''})", fontsize=14)
+    figure.suptitle(curves_title(runs), fontsize=14)
     return _png(figure)
+
+
+def curves_title(runs: list[RunData]) -> str:
+    """``Learning curves (2 runs on mnist)``, or ``... (3 runs on 2 datasets: fashion-mnist, mnist)``."""
+    names = datasets(runs)
+    on = names[0] if len(names) == 1 else f"{len(names)} datasets: {', '.join(names)}"
+    return f"Learning curves ({len(runs)} run{'s' if len(runs) != 1 else ''} on {on})"
 
 
 def confusion_heatmap(figure_class, matrix: np.ndarray, classes: list[str], label: str) -> bytes:
@@ -266,6 +281,7 @@ def index_page(runs: list[RunData], labels: list[str], images: dict[str, tuple[P
         anchor = f"run-{run.stem}"
         cells = [
             f'<a href="#{anchor}">{html.escape(label)}</a>',
+            html.escape(info["dataset"]),
             f'<span class="status {html.escape(info["status"])}">{html.escape(info["status"])}</span>',
             str(info["seed"]),
             _number(metrics.get("test_accuracy"), "{:.2%}"),
@@ -276,10 +292,18 @@ def index_page(runs: list[RunData], labels: list[str], images: dict[str, tuple[P
         ]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         sections.append(_run_section(run, label, anchor, images.get(info["id"])))
-    header = ["name", "status", "seed", "test accuracy", "val accuracy", "train seconds", "params", "run id"]
+    header = ["name", "dataset", "status", "seed", "test accuracy", "val accuracy", "train seconds", "params", "run id"]
+    names = datasets(runs)
+    mixed = ""
+    if len(names) > 1:
+        mixed = (
+            f'<p class="note">These runs are on {len(names)} datasets ({html.escape(", ".join(names))}): '
+            "each run's label names its dataset, and their curves and accuracies are not comparable.</p>"
+        )
     return _PAGE.format(
         count=len(runs),
         plural="s" if len(runs) != 1 else "",
+        mixed=mixed,
         header="".join(f"<th>{column}</th>" for column in header),
         rows="\n".join(rows),
         sections="\n".join(sections),
@@ -322,7 +346,7 @@ _PAGE = """<!doctype html>
 body {{ font-family: sans-serif; margin: 2em; max-width: 80em; }}
 table {{ border-collapse: collapse; }}
 th, td {{ border-bottom: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }}
-td:nth-child(n+3):nth-child(-n+7) {{ text-align: right; }}
+td:nth-child(n+4):nth-child(-n+8) {{ text-align: right; }}
 img {{ max-width: 100%; display: block; margin: 1em 0; }}
 .status.completed {{ color: #176f2c; }}
 .status.interrupted, .status.running {{ color: #a35c00; font-weight: bold; }}
@@ -332,6 +356,7 @@ img {{ max-width: 100%; display: block; margin: 1em 0; }}
 </head>
 <body>
 <h1>zoo report: {count} run{plural}</h1>
+{mixed}
 <table>
 <tr>{header}</tr>
 {rows}

@@ -19,9 +19,19 @@ def plugins(as_json: JsonOption = False):
     echo(columns(["kind", "name", "plugin", "package"], cells))
     for failure in failures:
         err.print(
-            f"[red]failed:[/red] {escape(failure['plugin'])} ({failure['package']}): {escape(failure['reason'])}",
+            f"[red]failed:[/red] {escape(failure['plugin'])} ({_package(failure['package'])}): "
+            f"{escape(failure['reason'])}",
             highlight=False,
             soft_wrap=True,
         )
     for item in disabled:
-        err.print(f"disabled: {escape(item['plugin'])} ({item['package']}) by $ZOO_DISABLE_PLUGINS", highlight=False)
+        err.print(
+            f"disabled: {escape(item['plugin'])} ({_package(item['package'])}) by $ZOO_DISABLE_PLUGINS",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _package(package: str | None) -> str:
+    """The distribution a plugin came from, or ``not installed`` (--plugin, $ZOO_PLUGINS, $ZOO_REGISTRY_PATH)."""
+    return escape(package) if package else "not installed"

@@ -56,24 +56,28 @@ The checks, by kind (each function's docstring lists exactly what it checks and 
 - :func:`check_dataset`: a dataset loads (twice, identically) uint8 images and integer labels
   inside its classes, of the shape and classes it declares; missing files are a ZooError.
 - :func:`check_plugin` dispatches on the kind; :func:`check_package` checks every name a
-  package registered and lists the ones it skipped in ``.unchecked``; :func:`catalog_with`
-  adds plugins that are not installed.
+  package registered, all of them whatever fails, and raises one :class:`PackageConformanceError`
+  listing every failure; the names it skipped are in its result's ``.unchecked`` and in a
+  :class:`NotChecked` warning. :func:`catalog_with` adds plugins that are not installed.
 """
 
 from zoo.testing.augmenters import check_augmenter
 from zoo.testing.batches import check_batches
 from zoo.testing.core import ConformanceError, catalog_with
 from zoo.testing.datasets import check_dataset
-from zoo.testing.dispatch import Checked, check_package, check_plugin
+from zoo.testing.dispatch import check_plugin
 from zoo.testing.entries import check_entry
 from zoo.testing.initialisers import check_initialiser
 from zoo.testing.layers import check_layer
 from zoo.testing.losses import check_loss
 from zoo.testing.optimizers import check_optimizer
+from zoo.testing.package import Checked, NotChecked, PackageConformanceError, check_package
 
 __all__ = [
     "Checked",
     "ConformanceError",
+    "NotChecked",
+    "PackageConformanceError",
     "catalog_with",
     "check_augmenter",
     "check_batches",

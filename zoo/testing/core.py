@@ -1,6 +1,7 @@
 """What every check shares: the error it raises, the plugin under test, and the catalog it comes from."""
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from zoo.catalog import Catalog, Record
 from zoo.config import PluginRef, _Checker, create
 from zoo.errors import ConfigError
-from zoo.plugins import build_catalog, default_catalog, load_plugins
+from zoo.plugins import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, build_catalog, default_catalog, load_plugins
 
 
 class ConformanceError(AssertionError):
@@ -36,13 +37,30 @@ class ConformanceError(AssertionError):
 
 
 def catalog_with(*plugins: object) -> Catalog:
-    """Every installed plugin plus ``plugins`` (objects or modules with ``@zoo.hookimpl`` functions).
+    """The default catalog's plugins plus ``plugins`` (objects or modules with ``@zoo.hookimpl`` functions).
 
-    For testing plugins before they are installed: ``catalog_with(my_package.layers)``. A plugin
-    that is installed already is not registered twice.
+    For testing plugins before they are installed: ``catalog_with(my_package.layers)``. Like
+    :func:`zoo.plugins.default_catalog`, it has every installed plugin and follows
+    ``ZOO_PLUGINS``, ``ZOO_DISABLE_PLUGINS`` and ``ZOO_REGISTRY_PATH``, so a test sees the names
+    ``zoo`` commands see; ``plugins`` are added even if disabled. A plugin that is loaded already
+    is not registered twice.
     """
-    installed = load_plugins().manager
-    return build_catalog(load_plugins([p for p in plugins if not installed.is_registered(p)]))
+    environment = _environment()
+    loaded = load_plugins(**environment).manager
+    return build_catalog(load_plugins([p for p in plugins if not loaded.is_registered(p)], **environment))
+
+
+def _environment() -> dict[str, list[str]]:
+    """The arguments of :func:`zoo.plugins.load_plugins` that ``default_catalog`` reads from the environment."""
+    variables = {
+        "modules": (PLUGINS_ENV, ","),
+        "disabled": (DISABLE_ENV, ","),
+        "registry_path": (REGISTRY_PATH_ENV, os.pathsep),
+    }
+    return {
+        argument: [part.strip() for part in os.environ.get(variable, "").split(separator) if part.strip()]
+        for argument, (variable, separator) in variables.items()
+    }
 
 
 @attrs.frozen
