@@ -46,6 +46,16 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+def test_flip_mirrors_the_chosen_images_and_leaves_the_others():
+    images = np.random.default_rng(0).random((64, 5, 7)).astype(np.float32)
+    before = images.copy()
+    out = CATALOG.get("augmenter", "flip").factory(probability=0.5)(images, np.random.default_rng(1))
+    mirrored = [np.array_equal(out[i], before[i, :, ::-1]) for i in range(64)]
+    kept = [np.array_equal(out[i], before[i]) for i in range(64)]
+    assert all(m != k for m, k in zip(mirrored, kept)) and 16 < sum(mirrored) < 48
+    assert out is images  # in place, as documented
+
+
 def test_builtins_are_registered():
     """Guard against vacuous parametrisation: a built-in plugin that failed to load shows up here."""
     assert not CATALOG.failures, CATALOG.failures
@@ -78,6 +88,11 @@ AUGMENTERS = {
         dict(options={"max_degrees": 12, "max_shift": 2.5}, max_shift=2.5, max_degrees=12.0),
         dict(options={"max_degrees": 30, "max_shift": 4}, max_shift=4.0, max_degrees=30.0),
     ],
+    # Mirrors in place and turns digits into other shapes by design: for clothes, not digits.
+    "flip": [
+        dict(options={}, kit={"in_place": True, "digits": None}),
+        dict(options={"probability": 1.0}, kit={"in_place": True, "digits": None}),
+    ],
 }
 GEOMETRIC_CASES = [
     pytest.param(name, case, id=f"{name}-{case['max_degrees']:g}deg-{case['max_shift']:g}px")
@@ -98,7 +113,8 @@ def _augmenter_cases():
 
 @pytest.mark.parametrize("name, case, digits", list(_augmenter_cases()))
 def test_augmenter_conforms(name, case, digits):
-    zoo.testing.check_augmenter(name, case["options"], catalog=CATALOG, digits=digits)
+    kit = {"digits": digits, **case.get("kit", {})}
+    zoo.testing.check_augmenter(name, case["options"], catalog=CATALOG, **kit)
 
 
 def _augmenter(name, case):
