@@ -25,10 +25,14 @@ class ScaledLoss:
 
 @attrs.define(eq=False)
 class SoftmaxCrossEntropy(ScaledLoss):
-    """``scale · mean(−log softmax(z)[label])``; gradient ``scale · (softmax(z) − onehot) / N`` in one pass.
+    """``scale · mean(−Σ q·log softmax(z))``; gradient ``scale · (softmax(z) − q) / N`` in one pass.
 
+    The target ``q`` is the one-hot label, or with ``label_smoothing`` ε (Szegedy et al. 2016,
+    as PyTorch's ``label_smoothing``) ``(1 − ε)·onehot + ε/K`` over the K classes.
     ``backward`` turns the stored probabilities into the gradient in place: call it once per ``forward``.
     """
+
+    label_smoothing: float = attrs.field(default=0.0, validator=number(ge=0, lt=1))
 
     def forward(self, logits, labels):
         n, classes = logits.shape
@@ -42,16 +46,25 @@ class SoftmaxCrossEntropy(ScaledLoss):
         np.subtract(logits, row, out=p)
         # log-sum-exp of the shifted logits; the true class's shifted logit is read before exp.
         np.take(p.reshape(-1), self._picked, out=true_logit, mode="clip")
+        # Σ_k −log p_k / K = lse − mean_k z_k: the spread part of the smoothed loss.
+        spread = float(p.sum()) / classes if self.label_smoothing else 0.0
         np.exp(p, out=p)
         np.sum(p, axis=1, keepdims=True, out=row)
         p /= row
         np.log(row, out=row)
         self._p, self._labels = p, labels
-        return self.scale * float(row.sum() - true_logit.sum()) / n
+        if not self.label_smoothing:
+            return self.scale * float(row.sum() - true_logit.sum()) / n
+        keep = 1 - self.label_smoothing
+        return self.scale * (float(row.sum()) - keep * float(true_logit.sum()) - self.label_smoothing * spread) / n
 
     def backward(self):
         p, n = self._p, len(self._labels)
-        p.reshape(-1)[self._picked] -= 1
+        if self.label_smoothing:
+            p.reshape(-1)[self._picked] -= p.dtype.type(1 - self.label_smoothing)
+            p -= p.dtype.type(self.label_smoothing / p.shape[1])
+        else:
+            p.reshape(-1)[self._picked] -= 1
         p *= p.dtype.type(self.scale / n)
         return p
 

@@ -33,6 +33,23 @@ CASES = {
     "dropout-augment-sgd": ("tuned-784-100-200-200-10-dropout-augment", ["train.steps=60", "train.log_every=25"]),
     "adam": ("tuned-784-10-10-adam", ["train.steps=90", "train.log_every=40"]),
     "random-sample": ("seed-000-random-sample-sgd", ["train.steps=50", "train.log_every=20"]),
+    # 79 steps per epoch of the 5000 training images: step 37 is mid-warm-up.
+    "adam-warmup-cosine": (
+        "tuned-784-10-10-adam",
+        ["train.steps=90", "train.log_every=20", "schedule.type=cosine", "schedule.warmup_epochs=1"],
+    ),
+    # Patience 0 halves the rate at every log point without improvement; early stopping watches in the meantime.
+    "sgd-plateau-early-stopping": (
+        "tuned-784-100-200-200-10-dropout-augment",
+        [
+            "train.steps=60",
+            "train.log_every=10",
+            "schedule.type=reduce_on_plateau",
+            "schedule.patience=0",
+            "schedule.factor=0.5",
+            "train.early_stopping.patience=3",
+        ],
+    ),
 }
 
 
@@ -62,6 +79,7 @@ def test_resuming_from_a_checkpoint_is_bit_identical(case, stop_at, catalog, sma
     fields = lambda r: (r.step, r.loss, r.train_accuracy, r.val_loss, r.val_accuracy)  # noqa: E731  (not seconds)
     assert list(map(fields, resumed_result.history)) == list(map(fields, whole_result.history))
     assert resumed_result.test_accuracy == whole_result.test_accuracy
+    assert (resumed_result.kept_epoch, resumed_result.ended) == (whole_result.kept_epoch, whole_result.ended)
 
 
 def test_periodic_checkpoints_every_n_steps(catalog, small_mnist):
@@ -110,12 +128,21 @@ def test_a_foreign_or_truncated_checkpoint_file_is_refused(tmp_path):
 
 ENTRY = "tuned-784-512-10-dropout"
 OVERRIDES = ["--set", "train.steps=400", "--set", "train.log_every=10", "--set", "batches.size=32"]
-STOPPED = {"mlp": ENTRY, "cnn-batchnorm": SMALL_CNN}
+# Warm-up then cosine, and early stopping with a patience the 40 log points may or may not exhaust.
+CONTROLS = [
+    "--set",
+    "schedule.type=cosine",
+    "--set",
+    "schedule.warmup_epochs=0.2",
+    "--set",
+    "train.early_stopping.patience=8",
+]
+STOPPED = {"mlp": (ENTRY, []), "cnn-batchnorm": (SMALL_CNN, []), "mlp-warmup-cosine-early-stopping": (ENTRY, CONTROLS)}
 
 
-def _start(runs, data_env, entry=ENTRY):
+def _start(runs, data_env, entry=ENTRY, extra=()):
     env = os.environ | {"ZOO_DATA": str(data_env), "ZOO_RUNS": str(runs)}
-    command = [sys.executable, "-m", "zoo", "train", entry, *OVERRIDES]
+    command = [sys.executable, "-m", "zoo", "train", entry, *OVERRIDES, *extra]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -130,10 +157,10 @@ def _wait_for_metrics(runs, process, lines=1, timeout=120):
     raise AssertionError("training never logged")
 
 
-@pytest.mark.parametrize("entry", STOPPED.values(), ids=STOPPED.keys())
-def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(entry, tmp_path, data_env, monkeypatch):
+@pytest.mark.parametrize("entry, extra", STOPPED.values(), ids=STOPPED.keys())
+def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(entry, extra, tmp_path, data_env, monkeypatch):
     runs = tmp_path / "runs"
-    process = _start(runs, data_env, entry)
+    process = _start(runs, data_env, entry, extra)
     run = _wait_for_metrics(runs, process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -150,7 +177,7 @@ def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(entry, tmp_path, data_
     resumed = runner.invoke(app, ["train", "--resume", run.name, "--json"])
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
-    whole = runner.invoke(app, ["train", entry, *OVERRIDES, "--json"])
+    whole = runner.invoke(app, ["train", entry, *OVERRIDES, *extra, "--json"])
     assert whole.exit_code == 0, whole.stderr
     catalog_free = {}
     for key, result in (("resumed", resumed), ("whole", whole)):
@@ -159,7 +186,13 @@ def test_ctrl_c_checkpoints_and_resume_ends_bit_identical(entry, tmp_path, data_
             catalog_free[key] = {k: archive[k] for k in archive.files if k != modelfile.META_KEY}
     assert_same_arrays(catalog_free["resumed"], catalog_free["whole"])
     resumed_log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in resumed_log] == list(range(10, 401, 10))  # no line lost or repeated
+    whole_info = json.loads((runs / json.loads(whole.stdout)["run"] / "run.json").read_text())
+    whole_log = (runs / whole_info["id"] / "metrics.jsonl").read_text().splitlines()
+    last = json.loads(whole_log[-1])["step"]  # 400, unless early stopping ended the run sooner
+    assert [r["step"] for r in resumed_log] == list(range(10, last + 1, 10))  # no line lost or repeated
+    resumed_info = json.loads((run / "run.json").read_text())
+    kept = lambda info: (info["metrics"]["kept_epoch"], info["metrics"]["ended"])  # noqa: E731
+    assert kept(resumed_info) == kept(whole_info)
 
 
 def test_a_second_ctrl_c_stops_at_once_and_leaves_a_consistent_directory(tmp_path, data_env):

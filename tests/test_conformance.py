@@ -958,8 +958,8 @@ def test_options_are_validated_as_in_an_entry():
 def test_check_plugin_dispatches_on_kind():
     with pytest.raises(ConformanceError, match=r"^initialiser 'fixed_seed_normal'"):
         zoo.testing.check_plugin("initialiser", "fixed_seed_normal", catalog=CATALOG)
-    with pytest.raises(ConfigError, match=r"no check for kind 'schedule' \(checked: layer, .*model"):
-        zoo.testing.check_plugin("schedule", "cosine", catalog=CATALOG)
+    with pytest.raises(ConfigError, match=r"no check for kind 'metric' \(checked: layer, .*schedule, .*model"):
+        zoo.testing.check_plugin("metric", "cosine", catalog=CATALOG)
     with pytest.raises(ConfigError, match=r"a registry entry takes no options"):
         zoo.testing.check_plugin("model", "good-entry", {"x": 1}, catalog=CATALOG)
 

@@ -311,6 +311,8 @@ OPTIMIZERS = {
         {"lr": 0.05, "weight_decay": 0.01},
     ],
     "adam": [{"lr": 0.05}, {"lr": 0.05, "weight_decay": 0.01}],
+    "adamw": [{"lr": 0.05}, {"lr": 0.05, "weight_decay": 0.1}],
+    "rms_prop": [{"lr": 0.01}, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01}],
 }
 OPTIMIZER_CASES = list(_cases("optimizer", OPTIMIZERS, {}))
 
@@ -336,7 +338,7 @@ def _constant_grad_params(rng, lrs):
         c
         for c in OPTIMIZER_CASES
         if "decay" in inspect.signature(CATALOG.get("optimizer", c.values[0]).factory).parameters
-        and not c.values[1].get("weight_decay")  # weight decay makes later steps depend on where each got to
+        and not getattr(_optimizer(*c.values), "weight_decay", 0)  # it makes later steps depend on where each got to
     ],
 )
 def test_optimizer_decay_lowers_step_each_epoch(name, options):
@@ -372,17 +374,39 @@ def _reference_sgd(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     return step
 
 
-def _reference_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+def _reference_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False):
     state, t = {}, {}
 
     def step(i, w, g):
-        g = g + weight_decay * w
+        if decoupled:  # Loshchilov & Hutter's AdamW: the decay bypasses the moments
+            w = w * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * w
         m, v = state.get(i, (0.0, 0.0))
         m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
         state[i] = m, v
         t[i] = t.get(i, 0) + 1
         m_hat, v_hat = m / (1 - beta1 ** t[i]), v / (1 - beta2 ** t[i])
         return w - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    return step
+
+
+def _reference_adamw(lr, weight_decay=0.01, **options):
+    return _reference_adam(lr, weight_decay=weight_decay, decoupled=True, **options)
+
+
+def _reference_rmsprop(lr, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    """PyTorch's RMSprop (not centred)."""
+    square, velocity = {}, {}
+
+    def step(i, w, g):
+        g = g + weight_decay * w
+        v = square[i] = alpha * square.get(i, 0.0) + (1 - alpha) * g * g
+        update = g / (np.sqrt(v) + eps)
+        if momentum:
+            update = velocity[i] = momentum * velocity.get(i, 0.0) + update
+        return w - lr * update
 
     return step
 
@@ -397,8 +421,24 @@ def _reference_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         ("sgd", {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.01}, _reference_sgd),
         ("adam", {"lr": 0.01}, _reference_adam),
         ("adam", {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.01}, _reference_adam),
+        ("adamw", {"lr": 0.01}, _reference_adamw),
+        ("adamw", {"lr": 0.01, "beta1": 0.8, "weight_decay": 0.3}, _reference_adamw),
+        ("rms_prop", {"lr": 0.01}, _reference_rmsprop),
+        ("rms_prop", {"lr": 0.01, "alpha": 0.9, "momentum": 0.9, "weight_decay": 0.01}, _reference_rmsprop),
     ],
-    ids=["sgd", "momentum", "nesterov", "weight_decay", "momentum-weight_decay", "adam", "adam-options"],
+    ids=[
+        "sgd",
+        "momentum",
+        "nesterov",
+        "weight_decay",
+        "momentum-weight_decay",
+        "adam",
+        "adam-options",
+        "adamw",
+        "adamw-options",
+        "rmsprop",
+        "rmsprop-momentum-options",
+    ],
 )
 def test_builtin_optimizer_follows_its_update_rule(name, options, reference):
     """Six steps with fresh random gradients against the textbook update (PyTorch-style momentum; Adam paper)."""

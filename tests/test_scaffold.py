@@ -22,7 +22,7 @@ from zoo.plugins import build_catalog, load_plugins
 from zoo.registry import load_entry
 
 runner = CliRunner()
-MODULES = ("layers", "initialisers", "optimizers", "losses", "batches", "augmenters", "models")
+MODULES = ("layers", "initialisers", "optimizers", "losses", "batches", "schedules", "augmenters", "models")
 KINDS_GENERATED = set(KINDS) - {"dataset"}  # the README says a dataset is left out
 DEMO_NAMES = {
     "demo-scaled-tanh",
@@ -30,6 +30,7 @@ DEMO_NAMES = {
     "demo-rmsprop",
     "demo-label-smoothing",
     "demo-bootstrap",
+    "demo-inverse-sqrt",
     "demo-pixel-noise",
     "demo-mlp",
 }

@@ -14,6 +14,7 @@ KINDS = {
     "optimizer": "register_optimizers",
     "loss": "register_losses",
     "batches": "register_batches",
+    "schedule": "register_schedules",
     "augmenter": "register_augmenters",
     "dataset": "register_datasets",
     "model": "register_models",

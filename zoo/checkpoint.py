@@ -36,7 +36,11 @@ class Checkpoint:
     rngs: dict[str, Any] = attrs.field(repr=False)
     """``bit_generator.state`` of each generator: ``layers`` (a list, one per layer) and ``augment``."""
     progress: dict[str, Any] = attrs.field(repr=False)
-    """Running sums of the current log interval, training seconds so far, and the log history."""
+    """Running sums of the current log interval, training seconds so far, the log history, early stopping's counters."""
+    schedule: dict[str, np.ndarray] = attrs.field(factory=dict, eq=False, repr=False)
+    """The learning-rate schedule's state, for one that watches a metric."""
+    best: dict[str, np.ndarray] = attrs.field(factory=dict, eq=False, repr=False)
+    """Early stopping's copy of the best network state so far."""
 
 
 def save(path: str | Path, checkpoint: Checkpoint) -> None:
@@ -49,6 +53,8 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     }
     arrays = {f"param/{k}": v for k, v in checkpoint.params.items()}
     arrays |= {f"optimizer/{k}": np.asarray(v) for k, v in checkpoint.optimizer.items()}
+    arrays |= {f"schedule/{k}": np.asarray(v) for k, v in checkpoint.schedule.items()}
+    arrays |= {f"best/{k}": v for k, v in checkpoint.best.items()}
     arrays[HEADER_KEY] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     try:
         write_atomic(path, lambda f: np.savez(f, **arrays))
@@ -67,12 +73,18 @@ def load(path: str | Path) -> Checkpoint:
             raise ValueError(f"format version {header.get('format_version')}; this zoo reads {FORMAT_VERSION}")
         return Checkpoint(
             step=int(header["step"]),
-            params={k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")},
-            optimizer={k.removeprefix("optimizer/"): v for k, v in arrays.items() if k.startswith("optimizer/")},
+            params=_section(arrays, "param/"),
+            optimizer=_section(arrays, "optimizer/"),
             rngs=header["rngs"],
             progress=header["progress"],
+            schedule=_section(arrays, "schedule/"),
+            best=_section(arrays, "best/"),
         )
     except ModelFileError as error:
         raise CheckpointError(f"not a usable checkpoint: {error}") from None
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
         raise CheckpointError(f"{path}: not a usable checkpoint: {one_line(error)}") from None
+
+
+def _section(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}

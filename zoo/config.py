@@ -16,10 +16,14 @@ import attrs
 
 from zoo.catalog import Catalog, check_signature, unknown_key_message
 from zoo.defaults import initialiser_name, option_defaults, unnamed
+from zoo.early_stopping import EarlyStoppingSpec
 from zoo.errors import ConfigError
 from zoo.options import option_error
+from zoo.schedule import MONITORED
 
-TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "augment", "train")
+TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "schedule", "augment", "train")
+TRAIN_KEYS = ("epochs", "steps", "seed", "dtype", "log_every", "clip_norm", "early_stopping")
+EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta")
 DTYPES = ("float32", "float64")
 SPLITS = ("last", "random")
 INIT_SUFFIX = "_init"
@@ -59,13 +63,15 @@ class DataSpec:
 
 @attrs.frozen
 class TrainSpec:
-    """The budget (``epochs`` or ``steps``), seed, float type and how often to log."""
+    """The budget (``epochs`` or ``steps``), seed, float type, how often to log, clipping and early stopping."""
 
     epochs: int | None = None
     steps: int | None = None
     seed: int = 0
     dtype: str = "float32"
     log_every: int | None = None
+    clip_norm: float | None = None
+    early_stopping: EarlyStoppingSpec | None = None
 
 
 @attrs.frozen
@@ -83,6 +89,8 @@ class ModelEntry:
     batches: PluginRef
     augment: tuple[PluginRef, ...]
     train: TrainSpec
+    schedule: PluginRef | None = attrs.field(default=None, kw_only=True)
+    """The learning-rate schedule, if the entry has one."""
     table: dict[str, Any] = attrs.field(eq=False, hash=False, repr=False)
 
     @classmethod
@@ -94,7 +102,7 @@ class ModelEntry:
         if not layers:
             raise ConfigError(f"{source}: layers: an entry needs at least one layer")
         augment = check.array(table, "augment", "", required=False)
-        return cls(
+        entry = cls(
             name=name,
             source=source,
             description=check.value(table, "description", str, "", default=""),
@@ -105,9 +113,12 @@ class ModelEntry:
             optimizer=check.ref(check.table(table, "optimizer", ""), "optimizer", "optimizer"),
             batches=check.ref(check.table(table, "batches", ""), "batches", "batches"),
             augment=tuple(check.ref(a, "augmenter", f"augment.{i}") for i, a in enumerate(augment)),
+            schedule=check.ref(table["schedule"], "schedule", "schedule") if "schedule" in table else None,
             train=check.train(check.table(table, "train", "")),
             table=table,
         )
+        _check_watched_metrics(entry, catalog)
+        return entry
 
     @classmethod
     def from_toml(cls, name: str, text: str, source: str, catalog: Catalog) -> "ModelEntry":
@@ -123,6 +134,22 @@ class ModelEntry:
     def seed_for(self, seed: int | None) -> int:
         """``seed``, or the entry's own ``train.seed`` when none is given."""
         return self.train.seed if seed is None else seed
+
+
+def _check_watched_metrics(entry: ModelEntry, catalog: Catalog) -> None:
+    """Early stopping, or a schedule, watching a validation metric needs a validation split: known before any data."""
+    if entry.data.validation:
+        return
+    monitor = getattr(create(entry.schedule, catalog), "monitor", None) if entry.schedule else None
+    if entry.train.early_stopping:
+        where, monitor = "train.early_stopping", entry.train.early_stopping.monitor
+    elif monitor is not None:
+        where = "schedule"
+    else:
+        return
+    raise ConfigError(
+        f"{entry.source}: {where}: watches {monitor}, but the entry has no validation split (set data.validation)"
+    )
 
 
 def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
@@ -152,6 +179,7 @@ def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
         "data": attrs.asdict(entry.data),
         "layers": [{**plugin(spec.ref), **({"lr": spec.lr} if spec.lr else {})} for spec in entry.layers],
         "augment": [plugin(ref) for ref in entry.augment],
+        **({"schedule": plugin(entry.schedule)} if entry.schedule else {}),
         "loss": plugin(entry.loss),
         "optimizer": plugin(entry.optimizer),
         "batches": plugin(entry.batches),
@@ -338,17 +366,33 @@ class _Checker:
         return DataSpec(dataset, validation, self.choice(table, "split", "data", SPLITS, "last"))
 
     def train(self, table: dict) -> TrainSpec:
-        self.keys(table, ("epochs", "steps", "seed", "dtype", "log_every"), "train")
+        self.keys(table, TRAIN_KEYS, "train")
         epochs = self.positive(table, "epochs", "train")
         steps = self.positive(table, "steps", "train")
         if (epochs is None) == (steps is None):
             raise self.fail("train", "give exactly one of epochs or steps")
+        stopping = self.table(table, "early_stopping", "train", required=False)
         return TrainSpec(
             epochs=epochs,
             steps=steps,
             seed=self.non_negative(table, "seed", "train"),
             dtype=self.choice(table, "dtype", "train", DTYPES, "float32"),
             log_every=self.positive(table, "log_every", "train"),
+            clip_norm=self.positive(table, "clip_norm", "train", kind=float),
+            early_stopping=self.early_stopping(stopping) if "early_stopping" in table else None,
+        )
+
+    def early_stopping(self, table: dict) -> EarlyStoppingSpec:
+        where = "train.early_stopping"
+        self.keys(table, EARLY_STOPPING_KEYS, where)
+        defaults = EarlyStoppingSpec()
+        min_delta = self.value(table, "min_delta", float, where, default=defaults.min_delta)
+        if not (math.isfinite(min_delta) and min_delta >= 0):
+            raise self.fail(f"{where}.min_delta", f"must be a finite number >= 0, got {min_delta!r}")
+        return EarlyStoppingSpec(
+            monitor=self.choice(table, "monitor", where, MONITORED, defaults.monitor),
+            patience=self.positive(table, "patience", where, default=defaults.patience),
+            min_delta=min_delta,
         )
 
 

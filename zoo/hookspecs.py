@@ -72,6 +72,19 @@ def register_batches(register):
 
 
 @hookspec
+def register_schedules(register):
+    """Register learning-rate schedules: a multiplier on every parameter's learning rate at each step.
+
+    ``register(name, factory)``: ``factory(**options)`` returns an object with
+    ``setup(steps_per_epoch, total_steps)`` and ``multiplier(step) -> float`` (step 0-based);
+    one that watches a validation metric also has a ``monitor`` attribute (``"val_loss"`` or
+    ``"val_accuracy"``), ``observe(metrics)``, called at every log point, and ``state()`` /
+    ``load_state(state)`` for checkpoints (see :class:`zoo.schedule.Schedule`). An entry names
+    one in its ``[schedule]`` table; the optimizer applies it through ``scale_lr(factor)``.
+    """
+
+
+@hookspec
 def register_augmenters(register):
     """Register label-preserving image augmenters, applied to training batches only.
 

@@ -20,6 +20,11 @@ class Optimizer(Protocol):
     def step(self, params: list[Param]) -> None:
         """Update every ``param.value`` in place; ``param.lr``, when set, overrides the optimizer's rate."""
 
+    # Optional, needed for entries with a learning-rate ``[schedule]``:
+    #   scale_lr(factor: float): called before every step with the schedule's multiplier; the
+    #   optimizer multiplies every learning rate it uses (its own and each ``param.lr``) by it.
+    # An optimizer without it trains entries that have no schedule, as before.
+
     # Optional, needed for checkpoints (``zoo train --checkpoint-every``) when the optimizer keeps state:
     #   state() -> dict[str, ndarray]: every array and counter that ``step`` carries over between steps;
     #   load_state(state): restore them, after ``setup`` on parameters of the same shapes.

@@ -10,12 +10,15 @@ import numpy as np
 from zoo.batching import BatchMaker
 from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint, CheckpointError
+from zoo.clipping import clip_global_norm
 from zoo.config import ModelEntry, create
 from zoo.data import ImageData
 from zoo.datasets import load_dataset
+from zoo.early_stopping import BestWeights
 from zoo.errors import ConfigError, DivergenceError, ZooError
 from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
+from zoo.schedule import check_schedule
 from zoo.splits import Splits, split
 
 
@@ -56,7 +59,11 @@ class LogRecord:
 
 @attrs.frozen
 class TrainResult:
-    """What a training run produced. ``train_seconds`` counts training steps only, not evaluation."""
+    """What a training run produced. ``train_seconds`` counts training steps only, not evaluation.
+
+    ``kept_epoch`` is the epoch whose weights were kept (the last, unless early stopping kept the best
+    one) and ``ended`` says why training ended: ``"budget"`` or ``"early stopping"``.
+    """
 
     name: str
     seed: int
@@ -66,6 +73,8 @@ class TrainResult:
     train_seconds: float
     params: int
     test_predictions: np.ndarray | None = attrs.field(eq=False, repr=False)
+    kept_epoch: float | None = None
+    ended: str = "budget"
 
     def summary(self) -> dict:
         return {
@@ -75,6 +84,8 @@ class TrainResult:
             "val_accuracy": self.val_accuracy,
             "train_seconds": round(self.train_seconds, 3),
             "params": self.params,
+            "kept_epoch": self.kept_epoch,
+            "ended": self.ended,
             "history": [attrs.asdict(record) for record in self.history],
         }
 
@@ -123,7 +134,23 @@ def train(
     network = build_network(entry, catalog, splits.in_shape, len(splits.classes), streams["layers"])
     optimizer = create(entry.optimizer, catalog)
     optimizer.setup(network.params)
-    schedule = create(entry.batches, catalog)
+    batch_order = create(entry.batches, catalog)
+    has_validation = len(splits.val_labels) > 0
+    lr_schedule = create(entry.schedule, catalog) if entry.schedule else None
+    if lr_schedule is not None:
+        check_schedule(
+            lr_schedule,
+            entry.schedule.where,
+            has_validation=has_validation,
+            optimizer=optimizer,
+            optimizer_where=entry.optimizer.where,
+        )
+    stopping = entry.train.early_stopping
+    if stopping and not has_validation:
+        raise ConfigError(
+            f"{entry.source}: train.early_stopping: watches {stopping.monitor}, "
+            "but these splits have no validation images"
+        )
     augmenters = [create(ref, catalog) for ref in entry.augment]
     images, labels = splits.train_images, splits.train_labels
     if augmenters and images.ndim != 3:
@@ -134,9 +161,9 @@ def train(
     augment_rng = np.random.default_rng(streams["augment"])
     maker = BatchMaker(images, network.dtype, augmenters, augment_rng)
     val_maker = BatchMaker(splits.val_images, network.dtype) if len(splits.val_labels) else None
-    batches = schedule.iterate(len(labels), np.random.default_rng(streams["batches"]))
+    batches = batch_order.iterate(len(labels), np.random.default_rng(streams["batches"]))
 
-    per_epoch = schedule.steps_per_epoch(len(labels))
+    per_epoch = batch_order.steps_per_epoch(len(labels))
     if per_epoch < 1:
         raise ConfigError(
             f"{entry.batches.where}: {entry.batches.type} makes no batch from {len(labels)} training samples"
@@ -144,11 +171,16 @@ def train(
     total = entry.train.steps or entry.train.epochs * per_epoch
     log_every = entry.train.log_every or per_epoch
     tick = max(1, total // 200)
-    progress, first = _Progress(), 0
+    if lr_schedule is not None:
+        lr_schedule.setup(per_epoch, total)
+    observes = callable(getattr(lr_schedule, "observe", None))
+    best = BestWeights.of(stopping, network.state()) if stopping else None
+    clip_norm = entry.train.clip_norm
+    progress, first, ended = _Progress(), 0, "budget"
     if checkpoint_every or resume:
-        _check_checkpointable(entry, optimizer)
+        _check_checkpointable(entry, optimizer, lr_schedule)
     if resume is not None:
-        first, progress = _restore(resume, network, optimizer, augment_rng, entry)
+        first, progress = _restore(resume, network, optimizer, augment_rng, entry, lr_schedule, best)
         for _ in range(first):  # replay the batch order up to where the run stopped
             next(batches)
         if first % per_epoch:
@@ -157,12 +189,16 @@ def train(
     def snapshot(step: int) -> Checkpoint:
         state = attrs.asdict(progress, recurse=False) | {"history": [attrs.asdict(r) for r in progress.history]}
         state["seconds"] += time.perf_counter() - started
+        if best is not None:
+            state["early_stopping"] = best.progress()
         return Checkpoint(
             step=step,
             params={k: v.copy() for k, v in network.state().items()},
             optimizer={k: np.array(v, copy=True) for k, v in optimizer.state().items()},
             rngs={"layers": [r.bit_generator.state for r in network.rngs], "augment": augment_rng.bit_generator.state},
             progress=state,
+            schedule={k: np.array(v, copy=True) for k, v in _schedule_state(lr_schedule).items()},
+            best={k: v.copy() for k, v in best.weights.items()} if best is not None else {},
         )
 
     started = time.perf_counter()
@@ -183,6 +219,10 @@ def train(
         progress.correct += int(np.count_nonzero(output.argmax(axis=1) == y))
         progress.seen += len(y)
         network.backward()
+        if clip_norm is not None:
+            clip_global_norm(network.params, clip_norm)
+        if lr_schedule is not None:
+            optimizer.scale_lr(lr_schedule.multiplier(step))
         optimizer.step(network.params)
         if (step + 1) % tick == 0:
             on_step(step + 1, total)
@@ -198,32 +238,56 @@ def train(
             progress.history.append(record)
             on_log(record)
             progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
+            if observes:
+                lr_schedule.observe(attrs.asdict(record))
+            if best is not None and best.observe(
+                getattr(record, stopping.monitor), step + 1, record.epoch, network.state()
+            ):
+                ended = "early stopping"
+                break
             started = time.perf_counter()
         if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
             on_checkpoint(snapshot(step + 1))
+    kept = progress.history[-1]
+    if best is not None:
+        network.load_state(best.weights)
+        kept = next(r for r in progress.history if r.step == best.best_step)
     predictions = predict(network, splits.test_images) if test else None
     result = TrainResult(
         name=entry.name,
         seed=seed,
         history=tuple(progress.history),
         test_accuracy=float(np.mean(predictions == splits.test_labels)) if test else None,
-        val_accuracy=progress.history[-1].val_accuracy,
+        val_accuracy=kept.val_accuracy,
         train_seconds=progress.seconds,
         params=sum(p.value.size for p in network.params),
         test_predictions=predictions,
+        kept_epoch=kept.epoch,
+        ended=ended,
     )
     return network, result
 
 
-def _check_checkpointable(entry: ModelEntry, optimizer) -> None:
+def _schedule_state(schedule) -> dict:
+    return schedule.state() if callable(getattr(schedule, "state", None)) else {}
+
+
+def _check_checkpointable(entry: ModelEntry, optimizer, schedule) -> None:
     if not (hasattr(optimizer, "state") and hasattr(optimizer, "load_state")):
         raise ConfigError(
             f"{entry.optimizer.where}: optimizer {entry.optimizer.type!r} cannot be checkpointed: "
             "it has no state()/load_state() methods (see zoo.optim.Optimizer)"
         )
+    if callable(getattr(schedule, "observe", None)) and not (
+        hasattr(schedule, "state") and hasattr(schedule, "load_state")
+    ):
+        raise ConfigError(
+            f"{entry.schedule.where}: schedule {entry.schedule.type!r} cannot be checkpointed: it observes metrics "
+            "but has no state()/load_state() methods (see zoo.schedule.Schedule)"
+        )
 
 
-def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, entry: ModelEntry):
+def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, entry: ModelEntry, schedule, best):
     """Load ``checkpoint`` into the freshly built objects; the step to continue from and the progress."""
     expected = {k: (v.shape, v.dtype) for k, v in network.state().items()}
     found = {k: (v.shape, v.dtype) for k, v in checkpoint.params.items()}
@@ -239,6 +303,16 @@ def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, e
     augment_rng.bit_generator.state = checkpoint.rngs["augment"]
     saved = dict(checkpoint.progress)
     history = [LogRecord(**record) for record in saved.pop("history")]
+    stopping = saved.pop("early_stopping", None)
+    if (stopping is None) != (best is None) or (best is not None and checkpoint.best.keys() != best.weights.keys()):
+        raise CheckpointError(f"{entry.name}: the checkpoint's early-stopping state does not match the entry")
+    if best is not None:
+        best.restore_progress(stopping, checkpoint.best)
+    if checkpoint.schedule:
+        try:
+            schedule.load_state(checkpoint.schedule)
+        except (AttributeError, KeyError, ValueError) as error:
+            raise CheckpointError(f"{entry.name}: the checkpoint's schedule state does not fit: {error}") from None
     return checkpoint.step, _Progress(**saved, history=history)
 
 

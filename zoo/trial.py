@@ -165,7 +165,13 @@ def _execute(
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         run.finish(status, error=f"{type(error).__name__}: {error}")
         raise
-    meta = {"seed": result.seed, "test_accuracy": result.test_accuracy, "train_seconds": result.train_seconds}
+    meta = {
+        "seed": result.seed,
+        "test_accuracy": result.test_accuracy,
+        "val_accuracy": result.val_accuracy,
+        "kept_epoch": result.kept_epoch,
+        "train_seconds": result.train_seconds,
+    }
     modelfile.save(run.path / "model.npz", network, entry, meta=meta)
     if result.test_predictions is not None:
         run.save_predictions(result.test_predictions)
@@ -174,6 +180,8 @@ def _execute(
         "val_accuracy": result.val_accuracy,
         "train_seconds": result.train_seconds,
         "params": result.params,
+        "kept_epoch": result.kept_epoch,
+        "ended": result.ended,
     }
     run.finish("completed", metrics=metrics)
     run.checkpoint_path.unlink(missing_ok=True)  # the model file supersedes it

@@ -11,12 +11,13 @@ from rich.markup import escape
 from zoo import evaluate as evaluation
 from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SetOption, columns, command, echo, err, print_json
-from zoo.config import CLASSES, IMAGE_SHAPE, ModelEntry, resolved
+from zoo.config import CLASSES, IMAGE_SHAPE, ModelEntry, create, resolved
 from zoo.datasets import dataset_info
 from zoo.errors import ZooError
 from zoo.network import Network, build_network
 from zoo.plugins import default_catalog
 from zoo.registry import load_entry, survey_entries
+from zoo.schedule import learning_rates
 from zoo.summary import architecture, layer_table
 from zoo.train import load_data
 
@@ -75,10 +76,11 @@ def show(
     entry = load_entry(name, catalog, overrides or [])
     network = _network(entry, catalog)
     layers = layer_table(network, entry)
+    rates = _learning_rates(entry, catalog)
     if as_json:
         config = resolved(entry, catalog)
         document = {"name": entry.name, "source": entry.source, "input": list(network.in_shape)}
-        return print_json(document | {"config": config, "layers": layers})
+        return print_json(document | {"config": config, "layers": layers, "learning_rates": rates})
     cells = [
         [
             str(i),
@@ -96,8 +98,21 @@ def show(
     cells.append(["", "total", "", f"{sum(layer['params'] for layer in layers):,}", total, ""])
     echo(f"{entry.name}  ({entry.source})\n{entry.description}\n")
     echo(columns(["#", "layer", "output", "params", "mult-adds", "lr"], cells) + "\n")
+    if rates:
+        points = ", ".join(f"{point['when']} {point['lr']:.4g}" for point in rates)
+        echo(f"learning rate ({entry.schedule.type}): {points}\n")
     echo("resolved config (defaults filled in):")
     echo(json.dumps(resolved(entry, catalog), indent=2, ensure_ascii=False))
+
+
+def _learning_rates(entry: ModelEntry, catalog) -> list[dict] | None:
+    """The schedule's learning rate at a few points, for an entry with a schedule and an epoch budget."""
+    if entry.schedule is None or entry.train.epochs is None:
+        return None
+    options = resolved(entry, catalog)["optimizer"]
+    lr = options.get("lr") if isinstance(options.get("lr"), (int, float)) else None
+    decay = options.get("decay", 1.0) if isinstance(options.get("decay"), (int, float)) else 1.0
+    return learning_rates(create(entry.schedule, catalog), entry.train.epochs, lr, decay)
 
 
 def _network(entry: ModelEntry, catalog) -> Network:

@@ -75,6 +75,17 @@ def train_command(
         return print_json(result)
     val = "" if result["val_accuracy"] is None else f", validation accuracy {result['val_accuracy']:.2%}"
     echo(
-        f"{result['name']}: test accuracy {result['test_accuracy']:.2%}{val} ({result['params']:,} parameters, "
-        f"{result['train_seconds']:.1f} s training, seed {result['seed']}, run {result['run']})"
+        f"{result['name']}: test accuracy {result['test_accuracy']:.2%}{val}{_kept(result)} "
+        f"({result['params']:,} parameters, {result['train_seconds']:.1f} s training, seed {result['seed']}, "
+        f"run {result['run']})"
     )
+
+
+def _kept(result: dict) -> str:
+    """Which epoch's weights were kept, when that is not simply the last one trained."""
+    last = result["history"][-1]["epoch"]
+    if result["ended"] == "early stopping":
+        return f"; early stopping at epoch {last:g} kept epoch {result['kept_epoch']:g}, the best on validation"
+    if result["kept_epoch"] != last:
+        return f"; kept epoch {result['kept_epoch']:g} of {last:g}, the best on validation"
+    return ""

@@ -52,6 +52,8 @@ The checks, by kind (each function's docstring lists exactly what it checks and 
 - :func:`check_augmenter`: shape, dtype and [0, 1] range kept, input untouched, seeded, and
   labels preserved: digits it augments must still be recognised by a simple classifier.
 - :func:`check_batches`: valid indices, seeded batches, epochs as long as ``steps_per_epoch`` says.
+- :func:`check_schedule`: finite multipliers >= 0 that depend on the step alone (asked in any order),
+  and for a schedule watching a metric, a ``state()`` that resumes it exactly.
 - :func:`check_entry`: a registry entry validates, builds and runs a training step.
 - :func:`check_dataset`: a dataset loads (twice, identically) uint8 images and integer labels
   inside its classes, of the shape and classes it declares; missing files are a ZooError.
@@ -72,6 +74,7 @@ from zoo.testing.layers import check_layer
 from zoo.testing.losses import check_loss
 from zoo.testing.optimizers import check_optimizer
 from zoo.testing.package import Checked, NotChecked, PackageConformanceError, check_package
+from zoo.testing.schedules import check_schedule
 
 __all__ = [
     "Checked",
@@ -89,4 +92,5 @@ __all__ = [
     "check_optimizer",
     "check_package",
     "check_plugin",
+    "check_schedule",
 ]

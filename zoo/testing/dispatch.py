@@ -13,6 +13,7 @@ from zoo.testing.initialisers import check_initialiser
 from zoo.testing.layers import check_layer
 from zoo.testing.losses import check_loss
 from zoo.testing.optimizers import check_optimizer
+from zoo.testing.schedules import check_schedule
 
 CHECKS: dict[str, Callable[..., None]] = {
     "layer": check_layer,
@@ -20,6 +21,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "optimizer": check_optimizer,
     "loss": check_loss,
     "batches": check_batches,
+    "schedule": check_schedule,
     "augmenter": check_augmenter,
 }
 """The check for each plugin kind with options."""
