@@ -25,8 +25,8 @@ from zoo.datasets import dataset_info, load_dataset
 from zoo.plugins import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, default_catalog
 from zoo.testing import ConformanceError
 
-ROOT = Path(zoo.__file__).resolve().parents[1]
-"""The repository of the zoo under test (its docs and examples go with its code)."""
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository these tests belong to: its docs and examples, whether zoo is installed from it editable or not."""
 GUIDE = ROOT / "docs" / "plugins.md"
 EXAMPLE = ROOT / "examples" / "zoo-plugin-example"
 

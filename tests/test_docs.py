@@ -33,8 +33,8 @@ from zoo.cli import app
 from zoo.config import ModelEntry
 from zoo.plugins import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, default_catalog
 
-ROOT = Path(zoo.__file__).resolve().parents[1]
-"""The repository of the zoo under test (its docs and examples go with its code)."""
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository these tests belong to: its docs and examples, whether zoo is installed from it editable or not."""
 GUIDE = ROOT / "docs" / "plugins.md"
 EXAMPLE_SOURCE = ROOT / "examples" / "zoo-plugin-example" / "src"
 EXAMPLE_PLUGINS = ("layers", "initialisers", "optimizers", "augmenters")
