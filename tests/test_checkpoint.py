@@ -137,7 +137,14 @@ CONTROLS = [
     "--set",
     "train.early_stopping.patience=8",
 ]
-STOPPED = {"mlp": (ENTRY, []), "cnn-batchnorm": (SMALL_CNN, []), "mlp-warmup-cosine-early-stopping": (ENTRY, CONTROLS)}
+# Patience 1 halves the rate at the first log point without improvement: stopped mid-plateau.
+PLATEAU = ["--set", "schedule.type=reduce_on_plateau", "--set", "schedule.patience=1", "--set", "schedule.factor=0.5"]
+STOPPED = {
+    "mlp": (ENTRY, []),
+    "cnn-batchnorm": (SMALL_CNN, []),
+    "mlp-warmup-cosine-early-stopping": (ENTRY, CONTROLS),
+    "mlp-reduce-on-plateau": (ENTRY, PLATEAU),
+}
 
 
 def _start(runs, data_env, entry=ENTRY, extra=()):
