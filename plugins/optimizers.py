@@ -24,6 +24,16 @@ def _add_scaled(y, x, a, scratch):
     y += scratch
 
 
+def _root_mean_square(v, grad, decay, eps, out):
+    """``v = decay·v + (1 − decay)·grad²`` in place, and ``out = √v + eps``: Adam's and RMSprop's denominator."""
+    v *= v.dtype.type(decay)
+    np.multiply(grad, grad, out=out)
+    out *= out.dtype.type(1 - decay)
+    v += out
+    np.sqrt(v, out=out)
+    out += out.dtype.type(eps)
+
+
 @attrs.define(eq=False)
 class SGD:
     """Gradient descent; with ``momentum`` > 0, PyTorch-style velocity ``v = μv + g`` (Nesterov if asked)."""
@@ -115,12 +125,7 @@ class Adam:
             lr *= correction
             m *= m.dtype.type(self.beta1)
             _add_scaled(m, p.grad, 1 - self.beta1, scratch)
-            v *= v.dtype.type(self.beta2)
-            np.multiply(p.grad, p.grad, out=scratch)
-            scratch *= scratch.dtype.type(1 - self.beta2)
-            v += scratch
-            np.sqrt(v, out=scratch)
-            scratch += scratch.dtype.type(self.eps)
+            _root_mean_square(v, p.grad, self.beta2, self.eps, scratch)
             np.divide(m, scratch, out=scratch)
             scratch *= scratch.dtype.type(-lr)
             p.value += scratch
@@ -174,12 +179,7 @@ class RMSprop:
             lr = (self.lr if p.lr is None else p.lr) * self._scale
             if self.weight_decay:
                 _add_scaled(p.grad, p.value, self.weight_decay, scratch)
-            v *= v.dtype.type(self.alpha)
-            np.multiply(p.grad, p.grad, out=scratch)
-            scratch *= scratch.dtype.type(1 - self.alpha)
-            v += scratch
-            np.sqrt(v, out=scratch)
-            scratch += scratch.dtype.type(self.eps)
+            _root_mean_square(v, p.grad, self.alpha, self.eps, scratch)
             np.divide(p.grad, scratch, out=scratch)
             if velocity is not None:
                 velocity *= velocity.dtype.type(self.momentum)
