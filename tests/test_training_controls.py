@@ -184,3 +184,21 @@ def test_an_optimizer_without_scale_lr_trains_without_a_schedule_and_is_refused_
     )
     with pytest.raises(ConfigError, match="this optimizer takes no learning-rate schedule: it has no scale_lr"):
         train(scheduled, small_mnist, catalog, test=False)
+
+
+class NanSchedule(ZeroSchedule):
+    def multiplier(self, step):
+        return float("nan") if step == 2 else 1.0
+
+
+class NanSchedulePlugin:
+    @zoo.hookimpl
+    def register_schedules(self, register):
+        register("nan-at-step-2", NanSchedule)
+
+
+def test_a_schedule_returning_nan_is_refused_at_that_step_in_one_line(small_mnist):
+    catalog = build_catalog(load_plugins([NanSchedulePlugin()]))
+    entry = load_entry(ADAM, catalog, ["train.steps=5", "schedule.type='nan-at-step-2'"])
+    with pytest.raises(zoo.errors.PluginError, match=r"schedule: the schedule's multiplier\(2\) returned nan, not a"):
+        train(entry, small_mnist, catalog, test=False)

@@ -1,8 +1,10 @@
 """What a learning-rate schedule is: the interface schedule plugins implement, and how training drives one."""
 
+import math
+import numbers
 from typing import Protocol
 
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, PluginError
 
 MONITORED = ("val_loss", "val_accuracy")
 """The metrics a schedule (or early stopping) may watch: measured on the validation split at each log point."""
@@ -38,6 +40,14 @@ def check_schedule(schedule: object, where: str, *, has_validation: bool, optimi
             f"{optimizer_where}: this optimizer takes no learning-rate schedule: it has no scale_lr(factor) method "
             "(see zoo.optim.Optimizer)"
         )
+
+
+def checked_multiplier(schedule: Schedule, step: int, where: str) -> float:
+    """``schedule.multiplier(step)``, refused in one line unless it is a finite real number >= 0."""
+    value = schedule.multiplier(step)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise PluginError(f"{where}: the schedule's multiplier({step}) returned {value!r}, not a finite number >= 0")
+    return value
 
 
 NOMINAL_STEPS_PER_EPOCH = 1000

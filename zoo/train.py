@@ -18,7 +18,7 @@ from zoo.early_stopping import BestWeights
 from zoo.errors import ConfigError, DivergenceError, ZooError
 from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
-from zoo.schedule import check_schedule
+from zoo.schedule import check_schedule, checked_multiplier
 from zoo.splits import Splits, split
 
 
@@ -222,7 +222,7 @@ def train(
         if clip_norm is not None:
             clip_global_norm(network.params, clip_norm)
         if lr_schedule is not None:
-            optimizer.scale_lr(lr_schedule.multiplier(step))
+            optimizer.scale_lr(checked_multiplier(lr_schedule, step, entry.schedule.where))
         optimizer.step(network.params)
         if (step + 1) % tick == 0:
             on_step(step + 1, total)
