@@ -140,13 +140,16 @@ def build_catalog(plugins: Plugins) -> Catalog:
 @functools.cache
 def default_catalog() -> Catalog:
     """The catalog of every installed plugin, adjusted by the environment variables above; built once per process."""
-    return build_catalog(
-        load_plugins(
-            modules=_split(os.environ.get(PLUGINS_ENV, ""), ","),
-            disabled=_split(os.environ.get(DISABLE_ENV, ""), ","),
-            registry_path=_split(os.environ.get(REGISTRY_PATH_ENV, ""), os.pathsep),
-        )
-    )
+    return build_catalog(load_plugins(**environment()))
+
+
+def environment() -> dict[str, list[str]]:
+    """The arguments of :func:`load_plugins` given by the three environment variables above."""
+    return {
+        "modules": _split(os.environ.get(PLUGINS_ENV, ""), ","),
+        "disabled": _split(os.environ.get(DISABLE_ENV, ""), ","),
+        "registry_path": _split(os.environ.get(REGISTRY_PATH_ENV, ""), os.pathsep),
+    }
 
 
 def _split(value: str, separator: str) -> list[str]:

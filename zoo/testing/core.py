@@ -1,7 +1,6 @@
 """What every check shares: the error it raises, the plugin under test, and the catalog it comes from."""
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +10,8 @@ import numpy as np
 from zoo.catalog import Catalog, Record
 from zoo.config import PluginRef, _Checker, create
 from zoo.errors import ConfigError
-from zoo.plugins import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, build_catalog, default_catalog, load_plugins
+from zoo.plugins import build_catalog, default_catalog, load_plugins
+from zoo.plugins import environment as plugin_environment
 
 
 class ConformanceError(AssertionError):
@@ -45,22 +45,9 @@ def catalog_with(*plugins: object) -> Catalog:
     ``zoo`` commands see; ``plugins`` are added even if disabled. A plugin that is loaded already
     is not registered twice.
     """
-    environment = _environment()
+    environment = plugin_environment()
     loaded = load_plugins(**environment).manager
     return build_catalog(load_plugins([p for p in plugins if not loaded.is_registered(p)], **environment))
-
-
-def _environment() -> dict[str, list[str]]:
-    """The arguments of :func:`zoo.plugins.load_plugins` that ``default_catalog`` reads from the environment."""
-    variables = {
-        "modules": (PLUGINS_ENV, ","),
-        "disabled": (DISABLE_ENV, ","),
-        "registry_path": (REGISTRY_PATH_ENV, os.pathsep),
-    }
-    return {
-        argument: [part.strip() for part in os.environ.get(variable, "").split(separator) if part.strip()]
-        for argument, (variable, separator) in variables.items()
-    }
 
 
 @attrs.frozen
