@@ -7,7 +7,7 @@
 The network is issue 11's LeNet-5: conv 6@5x5 same, ReLU, max-pool 2, conv 16@5x5, ReLU,
 max-pool 2, flatten, dense 120, ReLU, dense 84, ReLU, dense 10; softmax cross-entropy,
 plain SGD, float32, shuffled batches of the 60k MNIST training images. An epoch is
-``zoo.train.train`` on an entry made with ``ModelEntry.from_table`` (no validation split,
+``zoo.training.train`` on an entry made with ``ModelEntry.from_table`` (no validation split,
 no test pass), timed by the loop's own ``train_seconds``; ``--images`` times a fraction
 and scales it to 60k. The layer table builds the same network and times every layer's
 passes on real batches, minimum and median over ``--steps`` steps; the rows add up to a step.
@@ -39,13 +39,13 @@ def entry_for(batch: int, steps: int, catalog):
 
 
 def time_epochs(data, catalog, batch: int, images: int, repeat: int) -> list[float]:
-    """Seconds per 60k images, one figure per repetition, each a fresh network through ``zoo.train.train``.
+    """Seconds per 60k images, one figure per repetition, each a fresh network through ``zoo.training.train``.
 
     Also printed: the process's CPU seconds over the same run (all threads), scaled alike,
     which on a busy machine says how much of the wall time was spent waiting for a core.
     """
     from zoo.splits import Splits
-    from zoo.train import train
+    from zoo.training import train
 
     empty = data.train_images[:0], data.train_labels[:0]
     splits = Splits(data.train_images, data.train_labels, *empty, data.test_images, data.test_labels, data.classes)
@@ -134,7 +134,7 @@ def main() -> None:
     if args.threads:  # must precede the first import of numpy
         for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[variable] = str(args.threads)
-    from zoo.plugins import default_catalog
+    from zoo.loading import default_catalog
 
     catalog = default_catalog()
     data = catalog.get("dataset", "mnist").factory(data_dir=os.environ.get("ZOO_DATA"))

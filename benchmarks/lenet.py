@@ -72,13 +72,13 @@ def channels_first(images: np.ndarray) -> np.ndarray:
 
 
 def measure_zoo(batch, images, data, order):
-    """zoo's own training loop (``zoo.train.train``) on the entry ``LAYERS`` makes: seconds, CPU seconds,
+    """zoo's own training loop (``zoo.training.train``) on the entry ``LAYERS`` makes: seconds, CPU seconds,
     evaluation seconds on the test set, test accuracy."""
     from zoo.config import ModelEntry
     from zoo.evaluate import predict
-    from zoo.plugins import default_catalog
+    from zoo.loading import default_catalog
     from zoo.splits import Splits
-    from zoo.train import train
+    from zoo.training import train
 
     catalog = default_catalog()
     steps = -(-images // batch)

@@ -14,9 +14,9 @@ import argparse
 import statistics
 import time
 
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry, matching
-from zoo.train import load_splits, train
+from zoo.entries import load_entry, matching
+from zoo.loading import default_catalog
+from zoo.training import load_splits, train
 
 TARGETS = {
     "seed-000-random-sample-sgd": 0.865,

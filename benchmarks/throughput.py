@@ -9,7 +9,7 @@
 Each measurement is one epoch of plain SGD (ReLU hidden layers, softmax cross-entropy,
 float32) on the 60k MNIST training images, in shuffled mini-batches; batch size 1 times a
 fixed slice of the epoch (``--batch1-images``). zoo runs its own training loop
-(``zoo.train.train`` on an entry made with ``ModelEntry.from_table``); "numpy" is the loop
+(``zoo.training.train`` on an entry made with ``ModelEntry.from_table``); "numpy" is the loop
 the seed notebooks wrote (a new array for every intermediate); "torch" is ``nn.Sequential``
 with ``torch.optim.SGD``, fed the same batches. Every library gets ``--threads`` threads
 (default: the cores; on a busy shared machine ``--threads 1`` and the CPU-seconds table
@@ -58,7 +58,7 @@ def cores() -> int:
 
 def mnist(data_dir):
     """The MNIST training and test sets as zoo stores them (uint8), through zoo's loader."""
-    from zoo.plugins import default_catalog
+    from zoo.loading import default_catalog
 
     return default_catalog().get("dataset", "mnist").factory(data_dir=data_dir)
 
@@ -71,9 +71,9 @@ def mnist(data_dir):
 def measure_zoo(widths, batch, images, data, order):
     from zoo.config import ModelEntry
     from zoo.evaluate import predict
-    from zoo.plugins import default_catalog
+    from zoo.loading import default_catalog
     from zoo.splits import Splits
-    from zoo.train import train
+    from zoo.training import train
 
     catalog = default_catalog()
     layers = [layer for units in widths[1:-1] for layer in ({"type": "dense", "units": units}, {"type": "relu"})]
@@ -242,10 +242,10 @@ def time_to_accuracy(data_dir) -> tuple[float | None, float, float]:
     own end-of-epoch evaluation measures test accuracy and its clock leaves evaluation out.
     Also the accuracy then, and the CPU seconds of the run so far (evaluations included).
     """
-    from zoo.plugins import default_catalog
-    from zoo.registry import load_entry
+    from zoo.entries import load_entry
+    from zoo.loading import default_catalog
     from zoo.splits import Splits
-    from zoo.train import load_splits, train
+    from zoo.training import load_splits, train
 
     catalog = default_catalog()
     entry = load_entry(TUNED_512, catalog)
@@ -269,9 +269,9 @@ def time_to_accuracy(data_dir) -> tuple[float | None, float, float]:
 
 def seed_004(data_dir) -> tuple[float, float, float]:
     """Training seconds, test accuracy and training CPU seconds of seed 004's entry (5 epochs of online SGD)."""
-    from zoo.plugins import default_catalog
-    from zoo.registry import load_entry
-    from zoo.train import load_splits, train
+    from zoo.entries import load_entry
+    from zoo.loading import default_catalog
+    from zoo.training import load_splits, train
 
     catalog = default_catalog()
     entry = load_entry(SEED_004, catalog)
@@ -451,8 +451,8 @@ def blas() -> str:
 
 
 def rss_table(pattern, data_dir, overrides) -> None:
-    from zoo.plugins import default_catalog
-    from zoo.registry import matching
+    from zoo.entries import matching
+    from zoo.loading import default_catalog
 
     budget = f"--set {overrides[0]}" if overrides else "full budget"
     print(f"\nPeak RSS of `zoo train NAME` ({budget}, full MNIST), entries matching {pattern!r}:\n")

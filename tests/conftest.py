@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.splits import Splits
 
 collect_ignore = ["fixtures"]  # packages the tests install, with test suites of their own

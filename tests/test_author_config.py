@@ -23,11 +23,11 @@ from typer.testing import CliRunner
 import zoo.testing
 from zoo.cli import app
 from zoo.config import ModelEntry, apply_overrides, parse_toml, resolved
+from zoo.entries import load_entry
 from zoo.errors import ConfigError
+from zoo.loading import default_catalog
 from zoo.network import build_network
 from zoo.options import boolean, choice, list_of, number, option_error, string
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry
 
 runner = CliRunner()
 

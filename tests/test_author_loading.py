@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import zoo
 from zoo.cli import app
 from zoo.errors import DuplicateNameError, PluginError, close_matches
-from zoo.plugins import build_catalog, default_catalog, load_plugins
+from zoo.loading import build_catalog, default_catalog, load_plugins
 
 runner = CliRunner()
 ENTRY = "tuned-784-512-10-dropout"  # dense, relu, dropout, dense; sgd: every name used below is not built in

@@ -19,11 +19,11 @@ import zoo
 from zoo import checkpoint as checkpoints
 from zoo import modelfile
 from zoo.cli import app
+from zoo.entries import load_entry
 from zoo.errors import ConfigError
-from zoo.plugins import build_catalog, load_plugins
-from zoo.registry import load_entry
+from zoo.loading import build_catalog, load_plugins
 from zoo.runs import list_runs
-from zoo.train import Interrupted, train
+from zoo.training import Interrupted, train
 
 SMALL_CNN = str(Path(__file__).parent / "data" / "small-cnn-every-layer.toml")
 # Dropout, augmentation (its own generator), Nesterov momentum, Adam and batch norm's running statistics:

@@ -6,9 +6,9 @@ Every kind of bad entry or override is in test_faults_config.py.
 import numpy as np
 
 from zoo.config import ModelEntry, apply_overrides, parse_toml
+from zoo.entries import load_entry, survey_entries
 from zoo.errors import ZooError
 from zoo.network import build_network
-from zoo.registry import load_entry, survey_entries
 from zoo.summary import architecture
 
 MINIMAL = """

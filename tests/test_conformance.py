@@ -17,7 +17,7 @@ import zoo
 import zoo.testing
 from zoo.errors import ConfigError, DataError, UnknownNameError
 from zoo.layers import Param
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.testing import ConformanceError, digits
 
 BUILTINS = default_catalog()

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from zoo.config import ModelEntry
+from zoo.entries import load_entry
 from zoo.errors import ConfigError
+from zoo.loading import default_catalog
 from zoo.network import build_network
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry
 from zoo.testing.gradients import gradient_error, numeric_gradient
-from zoo.train import train
+from zoo.training import train
 
 CATALOG = default_catalog()
 

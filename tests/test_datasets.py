@@ -20,12 +20,12 @@ from zoo.catalog import KINDS
 from zoo.cli import app
 from zoo.data import DatasetNotFound, ImageData
 from zoo.datasets import Dataset, DatasetInfo, dataset_info, load_dataset
+from zoo.entries import load_entry
 from zoo.errors import ConfigError, DataError
-from zoo.plugins import build_catalog, default_catalog, load_plugins
-from zoo.registry import load_entry
+from zoo.loading import build_catalog, default_catalog, load_plugins
 from zoo.testing import ConformanceError
 from zoo.testing.dispatch import CHECKS, WITHOUT_OPTIONS
-from zoo.train import load_data
+from zoo.training import load_data
 
 runner = CliRunner()
 CLASSES = ("a", "b", "c")

@@ -31,7 +31,7 @@ import zoo
 import zoo.testing
 from zoo.cli import app
 from zoo.config import ModelEntry
-from zoo.plugins import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, default_catalog
+from zoo.loading import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, default_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository these tests belong to: its docs and examples, whether zoo is installed from it editable or not."""

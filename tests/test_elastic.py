@@ -11,7 +11,7 @@ import scipy.ndimage
 from scipy import ndimage
 
 from zoo.errors import ConfigError
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 CATALOG = default_catalog()
 H = W = 28

@@ -11,9 +11,9 @@ from test_config import MINIMAL
 from typer.testing import CliRunner
 
 from zoo.cli import app
+from zoo.entries import load_entry
 from zoo.errors import ZooError
 from zoo.network import build_network
-from zoo.registry import load_entry
 
 runner = CliRunner()
 

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from zoo import checkpoint as checkpoints
 from zoo.cli import app
+from zoo.entries import load_entry
 from zoo.errors import DivergenceError
-from zoo.registry import load_entry
 from zoo.runs import list_runs, runs_root
-from zoo.train import train
+from zoo.training import train
 
 
 def test_divergence_names_the_step_the_layer_and_the_learning_rate(catalog, small_mnist):

@@ -27,10 +27,10 @@ from test_faults_modelfile import damaged_copy, refused_or_intact, save_tiny
 
 from zoo.config import TOP_KEYS, ModelEntry, parse_toml, resolved
 from zoo.data import read_idx
+from zoo.entries import load_entry
 from zoo.errors import DataError, ZooError
+from zoo.loading import default_catalog
 from zoo.network import build_network
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True)
 CATALOG = default_catalog()

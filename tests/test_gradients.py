@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo.testing
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 CATALOG = default_catalog()
 

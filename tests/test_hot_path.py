@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from zoo.registry import load_entry
-from zoo.train import train
+from zoo.entries import load_entry
+from zoo.training import train
 
 MLPS = [
     "seed-004-online-sgd",

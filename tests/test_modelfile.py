@@ -12,10 +12,10 @@ import pytest
 from conftest import assert_same_arrays
 
 from zoo import modelfile
+from zoo.entries import load_entry
 from zoo.errors import DataError
 from zoo.evaluate import predict
-from zoo.registry import load_entry
-from zoo.train import train
+from zoo.training import train
 
 
 @pytest.fixture(scope="module")

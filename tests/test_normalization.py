@@ -5,10 +5,10 @@ import pytest
 
 from zoo.config import ModelEntry
 from zoo.errors import ConfigError
+from zoo.loading import default_catalog
 from zoo.modelfile import load, save
-from zoo.plugins import default_catalog
 from zoo.testing.gradients import gradient_error, numeric_gradient
-from zoo.train import train
+from zoo.training import train
 
 CATALOG = default_catalog()
 SHAPES = [(5,), (3, 4, 4), (2, 3, 5)]  # after dense, after conv, any (C, ...)

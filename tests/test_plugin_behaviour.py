@@ -17,7 +17,7 @@ import pytest
 
 import zoo.testing
 from zoo.layers import Param
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 CATALOG = default_catalog()
 
@@ -483,9 +483,9 @@ def _take(schedule, n, count, seed=0):
 
 
 def test_trainer_refuses_a_schedule_with_no_batch(small_mnist):
+    from zoo.entries import load_entry
     from zoo.errors import ConfigError
-    from zoo.registry import load_entry
-    from zoo.train import train
+    from zoo.training import train
 
     entry = load_entry("seed-003-minibatch-per-layer-lr", CATALOG, ["batches.size=6000"])
     with pytest.raises(ConfigError, match=r"batches: shuffled makes no batch from 5000 training samples"):

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zoo.cli import app
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 runner = CliRunner()
 QUICK = ["--set", "train.steps=5"]

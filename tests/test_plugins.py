@@ -5,7 +5,7 @@ import pytest
 
 import zoo
 from zoo.errors import DuplicateNameError, UnknownNameError
-from zoo.plugins import build_catalog, load_plugins
+from zoo.loading import build_catalog, load_plugins
 
 
 class Relu2:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from zoo.errors import ConfigError
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.testing.gradients import gradient_error, numeric_gradient
 
 CATALOG = default_catalog()

@@ -8,7 +8,7 @@ import pytest
 
 import zoo.testing
 from zoo.layers import Param
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 CATALOG = default_catalog()
 PER_EPOCH, TOTAL = 7, 70

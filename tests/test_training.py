@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import assert_same_arrays
 
-from zoo.registry import load_entry
-from zoo.train import train
+from zoo.entries import load_entry
+from zoo.training import train
 
 # Short budgets that keep each entry's own algorithm (schedule, lr, init) but fit a test.
 BRIEF = {

@@ -12,12 +12,12 @@ import zoo
 from zoo import modelfile
 from zoo.cli import app
 from zoo.clipping import clip_global_norm
+from zoo.entries import load_entry
 from zoo.errors import ConfigError
 from zoo.evaluate import evaluate
 from zoo.layers import Param
-from zoo.plugins import build_catalog, load_plugins
-from zoo.registry import load_entry
-from zoo.train import train
+from zoo.loading import build_catalog, load_plugins
+from zoo.training import train
 
 ADAM = "tuned-784-10-10-adam"
 

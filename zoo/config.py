@@ -205,6 +205,12 @@ def create(ref: PluginRef, catalog: Catalog) -> Any:
         raise ConfigError(f"{ref.where}: {option_error(error)}") from None
 
 
+def plugin_ref(kind: str, name: str, options: dict[str, Any], source: str, catalog: Catalog) -> PluginRef:
+    """``name`` with ``options`` resolved and checked as an entry's ``{type = NAME, ...}`` table would be,
+    errors naming ``source: options``."""
+    return _Checker(source, catalog).ref({"type": name, **options}, kind, "options")
+
+
 def parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)

@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 
 from zoo.errors import ZooError, one_line
-from zoo.train import Interrupted
-from zoo.trial import Options, Trial, run_trial
+from zoo.training import Interrupted
+from zoo.trial import Trial, TrialContext, run_trial
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTORS = ("local", "dask")
@@ -27,7 +27,7 @@ EXECUTORS = ("local", "dask")
 _stop_event = None  # in a worker process: set by the parent to ask running trials to stop
 
 
-def execute(trial: Trial, options: Options) -> dict[str, Any]:
+def execute(trial: Trial, options: TrialContext) -> dict[str, Any]:
     """Run one trial (in a worker) and report it as a plain dict, whatever its outcome.
 
     ``status`` is completed, interrupted or failed; the latter two carry ``error``.
@@ -49,7 +49,7 @@ def execute(trial: Trial, options: Options) -> dict[str, Any]:
         return {"status": "failed", "error": str(error), "settings": trial.settings, **started}
 
 
-def execute_single_threaded(trial: Trial, options: Options) -> dict[str, Any]:
+def execute_single_threaded(trial: Trial, options: TrialContext) -> dict[str, Any]:
     """:func:`execute` with BLAS limited to one thread at run time (a Dask worker has numpy loaded already)."""
     from threadpoolctl import threadpool_limits
 
@@ -67,7 +67,7 @@ class Outcome:
 
 def run_trials(
     trials: list[Trial],
-    options: Options,
+    options: TrialContext,
     *,
     jobs: int | None = None,
     executor: str = "local",

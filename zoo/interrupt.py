@@ -9,7 +9,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopRequest:
-    """A context manager whose instances are ``should_stop`` callables for :func:`zoo.train.train`.
+    """A context manager whose instances are ``should_stop`` callables for :func:`zoo.training.train`.
 
     Outside the main thread (where Python cannot install handlers) it only reports ``also``.
     """

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from zoo.errors import ZooError
-from zoo.plugins import PLUGINS_ENV
+from zoo.loading import PLUGINS_ENV
 
 app = typer.Typer(
     name="zoo",

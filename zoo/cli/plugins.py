@@ -3,7 +3,7 @@
 from rich.markup import escape
 
 from zoo.cli.app import JsonOption, columns, command, echo, err, print_json
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 
 @command()

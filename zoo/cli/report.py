@@ -7,7 +7,7 @@ import typer
 
 from zoo import report as reporting
 from zoo.cli.app import DataDirOption, RunsDirOption, command, echo
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.runs import expand_runs
 
 

@@ -18,12 +18,12 @@ from zoo.cli.app import (
     print_json,
 )
 from zoo.cli.models import entry_names
-from zoo.cli.progress import training_progress
 from zoo.errors import ConfigError
 from zoo.interrupt import StopRequest
 from zoo.modelfile import check_writable
+from zoo.progress import training_progress
 from zoo.runs import runs_root
-from zoo.trial import Options, Trial, resume_trial, run_trial
+from zoo.trial import Trial, TrialContext, resume_trial, run_trial
 
 
 @command("train")
@@ -57,9 +57,9 @@ def train_command(
         raise ConfigError("--resume continues a run exactly as it started: --set and --seed cannot change it")
     if output is not None:
         check_writable(output)  # before training, not after minutes of it
-    options = Options(runs_root(runs_dir).resolve(), data_dir, checkpoint_every)
+    options = TrialContext(runs_root(runs_dir).resolve(), data_dir, checkpoint_every)
     announce = lambda: err.print("stopping after this step (Ctrl-C again to stop at once)", highlight=False)  # noqa: E731
-    with StopRequest(on_first=announce) as stop, training_progress(name or resume) as (on_log, on_step):
+    with StopRequest(on_first=announce) as stop, training_progress(name or resume, err) as (on_log, on_step):
         callbacks = {"on_log": on_log, "on_step": on_step, "should_stop": stop}
         if resume is None:
             started = lambda run: err.print(f"run {run.path}", markup=False, highlight=False)  # noqa: E731

@@ -8,10 +8,10 @@ import attrs
 import numpy as np
 
 from zoo.catalog import Catalog, Record
-from zoo.config import PluginRef, _Checker, create
+from zoo.config import PluginRef, create, plugin_ref
 from zoo.errors import ConfigError
-from zoo.plugins import build_catalog, default_catalog, load_plugins
-from zoo.plugins import environment as plugin_environment
+from zoo.loading import build_catalog, default_catalog, load_plugins
+from zoo.loading import environment as plugin_environment
 
 
 class ConformanceError(AssertionError):
@@ -40,7 +40,7 @@ def catalog_with(*plugins: object) -> Catalog:
     """The default catalog's plugins plus ``plugins`` (objects or modules with ``@zoo.hookimpl`` functions).
 
     For testing plugins before they are installed: ``catalog_with(my_package.layers)``. Like
-    :func:`zoo.plugins.default_catalog`, it has every installed plugin and follows
+    :func:`zoo.loading.default_catalog`, it has every installed plugin and follows
     ``ZOO_PLUGINS``, ``ZOO_DISABLE_PLUGINS`` and ``ZOO_REGISTRY_PATH``, so a test sees the names
     ``zoo`` commands see; ``plugins`` are added even if disabled. A plugin that is loaded already
     is not registered twice.
@@ -71,7 +71,7 @@ class Subject:
         if "type" in options:
             raise ConfigError(f"{source}: options: 'type' is the plugin's name, not an option")
         record = catalog.get(kind, name, source)
-        ref = _Checker(source, catalog).ref({"type": name, **options}, kind, "options")
+        ref = plugin_ref(kind, name, options, source, catalog)
         return cls(record, options, ref, catalog)
 
     @property

@@ -10,7 +10,7 @@ from zoo.config import PluginRef
 from zoo.data import PARTS, check_data_dir
 from zoo.datasets import contract_problem, dataset_info
 from zoo.errors import ZooError, one_line
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.testing.core import Subject
 
 

@@ -6,13 +6,13 @@ import numpy as np
 
 from zoo.catalog import Catalog
 from zoo.config import CLASSES, PluginRef
+from zoo.entries import load_entry
 from zoo.errors import ZooError
+from zoo.loading import default_catalog
 from zoo.network import build_network
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry
 from zoo.splits import Splits
 from zoo.testing.core import Subject, global_random_state_untouched
-from zoo.train import seeds, train
+from zoo.training import seeds, train
 
 
 def check_entry(

@@ -11,7 +11,7 @@ import pytest
 import zoo.testing
 from zoo.errors import ConfigError
 from zoo.layers import Param
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 
 PACKAGE = "zoo-plugin-example"
 ENTRY = "example-784-256-10-leaky-rmsprop"

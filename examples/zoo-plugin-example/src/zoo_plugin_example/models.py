@@ -4,7 +4,7 @@ import functools
 from importlib import resources
 
 import zoo
-from zoo.registry import read_entry_file
+from zoo.entries import read_entry_file
 
 
 @zoo.hookimpl
