@@ -18,6 +18,7 @@ KINDS = {
     "augmenter": "register_augmenters",
     "dataset": "register_datasets",
     "model": "register_models",
+    "weights": "register_weights",
 }
 """Plugin kind -> the hook that registers it."""
 

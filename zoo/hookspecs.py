@@ -56,7 +56,8 @@ def register_losses(register):
     ``register(name, factory)``: ``factory(**options)`` returns an object with
     ``forward(output, labels) -> float`` (mean loss over the batch) and
     ``backward() -> ndarray`` (gradient with respect to ``output``, called once
-    after each ``forward``).
+    after each ``forward``), and optionally ``probabilities(output) -> ndarray``, new
+    class probabilities from the outputs (for ``Model.predict_proba`` and ``zoo predict``).
     """
 
 
@@ -117,4 +118,15 @@ def register_models(register):
     ``register(name, entry)``: ``entry`` is a callable returning
     ``(raw_table, source)``: the entry's TOML as a dict, and a string naming
     where it came from (used in error messages).
+    """
+
+
+@hookspec
+def register_weights(register):
+    """Register trained weights shipped for model entries (``zoo.create(name, pretrained=True)``).
+
+    ``register(entry_name, weights)``: ``weights`` is a callable returning the path (a
+    ``pathlib.Path`` or an ``importlib.resources`` file) of a model file that ``zoo train --out``
+    wrote for that entry. Its metadata records the entry's recipe hash at training time; zoo
+    refuses the weights once the entry no longer matches it.
     """

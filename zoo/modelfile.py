@@ -104,6 +104,12 @@ def load(path: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry
     return network, entry, header["meta"]
 
 
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """A model file's recorded metadata (metrics, seed, recipe hash ...), checked like :func:`load` but not built."""
+    path = Path(path)
+    return _header(path, read_arrays(path).get(META_KEY))["meta"]
+
+
 def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` as ``np.savez`` writes it, never unpickled, never allocated from an unchecked size.
 

@@ -8,20 +8,22 @@ from typing import Any
 import attrs
 import numpy as np
 
+import zoo
 from zoo import modelfile
 from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint
 from zoo.checkpoint import load as load_checkpoint
 from zoo.config import ModelEntry
 from zoo.datasets import dataset_info
+from zoo.entries import load_entry
 from zoo.errors import ZooError
 from zoo.evaluate import predict
+from zoo.loading import default_catalog
 from zoo.network import build_network
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry
-from zoo.runs import Run, RunError, find_run, read_run, runs_root
+from zoo.recipe import recipe_hash
+from zoo.runs import Run, RunError, find_run, now, read_run, runs_root
 from zoo.splits import Splits
-from zoo.train import Interrupted, LogRecord, load_splits, train
+from zoo.training import Interrupted, LogRecord, TrainResult, load_splits, train
 
 
 @attrs.frozen
@@ -42,7 +44,7 @@ class Trial:
 
 
 @attrs.frozen
-class Options:
+class TrialContext:
     """Where and how trials run; the same for every trial of a command."""
 
     runs_dir: Path
@@ -52,7 +54,7 @@ class Options:
 
 def run_trial(
     trial: Trial,
-    options: Options,
+    options: TrialContext,
     *,
     on_log: Callable[[LogRecord], None] = lambda record: None,
     on_step: Callable[[int, int], None] = lambda step, total: None,
@@ -90,7 +92,7 @@ def check_fits(entry: ModelEntry, catalog: Catalog) -> None:
 
 def resume_trial(
     run_id: str,
-    options: Options,
+    options: TrialContext,
     *,
     on_log: Callable[[LogRecord], None] = lambda record: None,
     on_step: Callable[[int, int], None] = lambda step, total: None,
@@ -125,7 +127,7 @@ def _execute(
     splits: Splits,
     catalog: Catalog,
     seed: int,
-    options: Options,
+    options: TrialContext,
     resume: Checkpoint | None,
     test: bool,
     on_log: Callable[[LogRecord], None],
@@ -165,13 +167,7 @@ def _execute(
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         run.finish(status, error=f"{type(error).__name__}: {error}")
         raise
-    meta = {
-        "seed": result.seed,
-        "test_accuracy": result.test_accuracy,
-        "val_accuracy": result.val_accuracy,
-        "kept_epoch": result.kept_epoch,
-        "train_seconds": result.train_seconds,
-    }
+    meta = model_meta(entry, catalog, result, run.info["id"])
     modelfile.save(run.path / "model.npz", network, entry, meta=meta)
     if result.test_predictions is not None:
         run.save_predictions(result.test_predictions)
@@ -186,6 +182,23 @@ def _execute(
     run.finish("completed", metrics=metrics)
     run.checkpoint_path.unlink(missing_ok=True)  # the model file supersedes it
     return result.summary() | {"run": run.info["id"], "settings": run.info["settings"]}
+
+
+def model_meta(entry: ModelEntry, catalog: Catalog, result: TrainResult, run: str | None = None) -> dict[str, Any]:
+    """What a model file records of its training: metrics, seed, data, recipe hash, date, version and history."""
+    return {
+        "seed": result.seed,
+        "dataset": entry.data.dataset,
+        "recipe": recipe_hash(entry, catalog),
+        "trained": now(),
+        "zoo_version": zoo.__version__,
+        "test_accuracy": result.test_accuracy,
+        "val_accuracy": result.val_accuracy,
+        "kept_epoch": result.kept_epoch,
+        "train_seconds": result.train_seconds,
+        "run": run,
+        "history": [attrs.asdict(record) for record in result.history],
+    }
 
 
 def evaluate_on_test(path: Path, data_dir: Path | None = None) -> float:

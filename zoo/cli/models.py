@@ -1,7 +1,6 @@
 """Commands on registry entries: list, show, evaluate."""
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
@@ -9,17 +8,17 @@ import typer
 from rich.markup import escape
 
 from zoo import evaluate as evaluation
-from zoo import modelfile
 from zoo.cli.app import DataDirOption, JsonOption, SetOption, columns, command, echo, err, print_json
 from zoo.config import CLASSES, IMAGE_SHAPE, ModelEntry, create, resolved
 from zoo.datasets import dataset_info
+from zoo.entries import load_entry, survey_entries
 from zoo.errors import ZooError
+from zoo.loading import default_catalog
 from zoo.network import Network, build_network
-from zoo.plugins import default_catalog
-from zoo.registry import load_entry, survey_entries
 from zoo.schedule import learning_rates
 from zoo.summary import architecture, layer_table
-from zoo.train import load_data
+from zoo.training import load_data
+from zoo.weights import open_model, recorded
 
 
 def entry_names(incomplete: str) -> list[str]:
@@ -44,25 +43,43 @@ def list_command(
     for name, entry in survey_entries(default_catalog(), pattern):
         if isinstance(entry, ZooError):
             if tag is None:
-                rows.append({"name": name, "architecture": [], "tags": [], "description": "", "error": str(entry)})
+                rows.append(_broken(name, entry))
         elif tag is None or tag in entry.tags:
             try:
                 shape = architecture(_network(entry, default_catalog()))
             except ZooError as error:
-                rows.append({"name": name, "architecture": [], "tags": [], "description": "", "error": str(error)})
+                rows.append(_broken(name, error))
                 continue
-            row = {"name": name, "architecture": shape, "tags": list(entry.tags)}
+            row = {"name": name, "architecture": shape, "tags": list(entry.tags), "weights": _weights(name)}
             rows.append(row | {"description": entry.description, "source": entry.source, "error": None})
     if as_json:
         return print_json(rows)
     cells = [
-        [r["name"], "-".join(map(str, r["architecture"])), ",".join(r["tags"]), r["description"] or "BROKEN"]
+        [
+            r["name"],
+            "-".join(map(str, r["architecture"])),
+            ",".join(r["tags"]),
+            f"{r['weights']['test_accuracy']:.2%}" if r["weights"] else "",
+            r["description"] or "BROKEN",
+        ]
         for r in rows
     ]
-    echo(columns(["name", "architecture", "tags", "description"], cells))
+    echo(columns(["name", "architecture", "tags", "weights", "description"], cells))
     for row in rows:
         if row["error"]:
             err.print(f"[red]broken:[/red] {escape(row['error'])}", highlight=False, soft_wrap=True)
+
+
+def _broken(name: str, error: ZooError) -> dict:
+    return {"name": name, "architecture": [], "tags": [], "weights": None, "description": "", "error": str(error)}
+
+
+def _weights(name: str) -> dict | None:
+    """What ``zoo list`` says of an entry's shipped weights: their recorded accuracies, or None without any."""
+    meta = recorded(name, default_catalog())
+    if meta is None:
+        return None
+    return {key: meta.get(key) for key in ("test_accuracy", "val_accuracy", "train_seconds", "trained")}
 
 
 @command()
@@ -131,19 +148,27 @@ def _shape(shape) -> str:
 
 @command()
 def evaluate(
-    path: Annotated[Path, typer.Argument(help="A model file written by zoo train --out.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A model file (zoo train --out), or an entry with shipped weights.", autocompletion=entry_names
+        ),
+    ],
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ):
-    """Accuracy and confusion matrix of a saved model on its dataset's test set."""
+    """Accuracy and confusion matrix of a saved model, or of an entry's shipped weights, on its test set."""
     catalog = default_catalog()
-    network, entry, _ = modelfile.load(path, catalog)
+    network, entry, meta = open_model(model, catalog)
     data = load_data(entry, catalog, data_dir)
     predictions = evaluation.predict(network, data.test_images)
     matrix = evaluation.confusion_matrix(data.test_labels, predictions, len(data.classes))
     accuracy = float((predictions == data.test_labels).mean())
+    recorded = meta.get("test_accuracy")
     if as_json:
-        return print_json({"name": entry.name, "test_accuracy": accuracy, "confusion_matrix": matrix.tolist()})
-    echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images")
+        document = {"name": entry.name, "test_accuracy": accuracy, "recorded_test_accuracy": recorded}
+        return print_json(document | {"confusion_matrix": matrix.tolist()})
+    note = "" if recorded is None else f" (recorded when trained: {recorded:.2%})"
+    echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images{note}")
     echo("confusion matrix (rows: true class, columns: predicted)")
     echo(columns(["", *data.classes], [[label, *map(str, row)] for label, row in zip(data.classes, matrix)]))

@@ -14,6 +14,7 @@ from zoo.testing.layers import check_layer
 from zoo.testing.losses import check_loss
 from zoo.testing.optimizers import check_optimizer
 from zoo.testing.schedules import check_schedule
+from zoo.testing.weights import check_weights
 
 CHECKS: dict[str, Callable[..., None]] = {
     "layer": check_layer,
@@ -29,6 +30,7 @@ CHECKS: dict[str, Callable[..., None]] = {
 WITHOUT_OPTIONS: dict[str, tuple[Callable[..., None], str]] = {
     "model": (check_entry, "a registry entry"),
     "dataset": (check_dataset, "a dataset"),
+    "weights": (check_weights, "trained weights"),
 }
 """The check for each kind whose names take no options, and what to call one in errors."""
 

@@ -1,0 +1,64 @@
+"""Train the registry entries whose weights zoo ships, into registry/weights/NAME.npz, and print a table.
+
+Each entry trains as shipped (its own seed) by ``zoo train NAME --out ...`` in a fresh process with one
+BLAS thread, ``--jobs`` at a time (longest first); the model file records the metrics, the seed, the zoo
+version, the date and the recipe hash that ``zoo.create(name, pretrained=True)`` checks. Run from the
+repository root with the datasets reachable (``ZOO_DATA=../shared/data``)::
+
+    python benchmarks/ship_weights.py                 # every entry
+    python benchmarks/ship_weights.py 'best-*' 'fashion-*' '*' --jobs 2   # the longest first
+"""
+
+import argparse
+import concurrent.futures
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = ROOT / "registry" / "weights"
+
+
+def entries(patterns: list[str]) -> list[str]:
+    """The entries matching ``patterns``, in the order of the patterns (give the longest trainings first)."""
+    names = sorted(path.stem for path in (ROOT / "registry").glob("*.toml"))
+    return list(dict.fromkeys(name for p in patterns for name in names if fnmatch.fnmatchcase(name, p)))
+
+
+def train(name: str, runs_dir: Path) -> dict:
+    env = os.environ | {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    zoo = Path(sys.executable).with_name("zoo")
+    out = WEIGHTS / f"{name}.npz"
+    command = [str(zoo), "train", name, "--out", str(out), "--runs-dir", str(runs_dir), "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        return {"name": name, "error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("patterns", nargs="*", default=["*"])
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    names = entries(args.patterns)
+    WEIGHTS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as runs_dir, concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda name: train(name, Path(runs_dir)), names))
+    print("| entry | test | validation | train s |\n|---|---|---|---|")
+    for result in results:
+        if "error" in result:
+            print(f"| `{result['name']}` | failed: {result['error']} | | |")
+            continue
+        val = "" if result["val_accuracy"] is None else f"{result['val_accuracy']:.2%}"
+        print(f"| `{result['name']}` | {result['test_accuracy']:.2%} | {val} | {result['train_seconds']:.0f} |")
+    total = sum((WEIGHTS / f"{r['name']}.npz").stat().st_size for r in results if "error" not in r)
+    print(f"\n{total / 1e6:.1f} MB of weights in {WEIGHTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

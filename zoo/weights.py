@@ -1,0 +1,73 @@
+"""Trained weights shipped for registry entries: found by entry name, refused once the entry has changed.
+
+A weights file is a model file (see :mod:`zoo.modelfile`) whose metadata records the recipe hash
+(:func:`zoo.recipe.recipe_hash`) of the entry that trained it, with its metrics, seed, zoo version
+and date. Plugins register them with the ``register_weights`` hook, built-in ones included.
+"""
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from zoo import modelfile
+from zoo.catalog import Catalog
+from zoo.config import ModelEntry
+from zoo.entries import load_entry
+from zoo.errors import ZooError
+from zoo.network import Network
+from zoo.recipe import recipe_hash
+
+
+class WeightsError(ZooError):
+    """Shipped weights that cannot be used: none for the entry, or trained from another recipe."""
+
+
+def has_weights(name: str, catalog: Catalog) -> bool:
+    return name in catalog.names("weights")
+
+
+def recorded(name: str, catalog: Catalog) -> dict[str, Any] | None:
+    """The metadata recorded with ``name``'s shipped weights, or None without any (read without building)."""
+    if not has_weights(name, catalog):
+        return None
+    with resources.as_file(catalog.get("weights", name).factory()) as path:
+        return modelfile.read_meta(path)
+
+
+def load_pretrained(
+    name: str, catalog: Catalog, overrides: list[str] = ()
+) -> tuple[Network, ModelEntry, dict[str, Any]]:
+    """The network with ``name``'s shipped weights, the entry and the recorded metadata.
+
+    Refused when no weights are shipped for ``name``, or when the entry (with ``overrides``) no
+    longer has the recipe that trained them: the weights would not be what the entry says.
+    """
+    entry = load_entry(name, catalog, list(overrides))
+    if not has_weights(name, catalog):
+        shipped = ", ".join(sorted(catalog.names("weights"))) or "none"
+        raise WeightsError(
+            f"{name}: no trained weights are shipped for this entry (train it: zoo train {name}); "
+            f"entries with weights: {shipped}"
+        )
+    with resources.as_file(catalog.get("weights", name).factory()) as path:
+        network, _, meta = modelfile.load(path, catalog)
+    if meta.get("recipe") != recipe_hash(entry, catalog):
+        changed = "--set changes its recipe" if overrides else "the entry has changed since they were trained"
+        raise WeightsError(
+            f"{name}: the shipped weights were trained from another recipe ({changed}); "
+            f"train it instead: zoo train {name}"
+        )
+    return network, entry, meta
+
+
+def is_model_file(spec: str | os.PathLike) -> bool:
+    """Whether ``spec`` names a model file rather than an entry: an ``.npz`` name or an existing file."""
+    return str(spec).endswith(".npz") or Path(spec).is_file()
+
+
+def open_model(spec: str | os.PathLike, catalog: Catalog) -> tuple[Network, ModelEntry, dict[str, Any]]:
+    """A model file's network, entry and metadata, or, for an entry name, its shipped weights."""
+    if is_model_file(spec):
+        return modelfile.load(spec, catalog)
+    return load_pretrained(str(spec), catalog)
