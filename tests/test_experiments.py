@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from zoo import modelfile
 from zoo.cli import app
 from zoo.errors import ConfigError
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.runs import list_runs, read_run, runs_root
-from zoo.sweep import overrides_for, parse_grid, select, settings_grid, summarise
+from zoo.sweeps import overrides_for, parse_grid, select, settings_grid, summarise
 
 runner = CliRunner()
 ADAM = "tuned-784-10-10-adam"  # has a validation split
