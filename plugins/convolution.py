@@ -283,6 +283,15 @@ class Conv2D:
             np.copyto(self._params[1].grad, grad[g.taps])
         return dx
 
+    def to_onnx(self, graph, x):
+        """``Conv`` with the padding build worked out: ``"same"``'s odd zero after (below, right), as pads allow."""
+        g = self._g
+        bottom, right = g.padded[0] - g.size[0] - g.top, g.padded[1] - g.size[1] - g.left
+        inputs = [x, *(graph.constant(p.name, p.value) for p in self._params)]  # W (F, C, kh, kw), then b if any
+        return graph.node(
+            "Conv", inputs, kernel_shape=list(g.kernel), strides=[g.stride] * 2, pads=[g.top, g.left, bottom, right]
+        )
+
 
 @zoo.hookimpl
 def register_layers(register):

@@ -71,6 +71,13 @@ class Dense:
         np.matmul(dy, W.value.T, out=dx)
         return dx.reshape((len(dx), *self._in_shape))
 
+    def to_onnx(self, graph, x):
+        """``Gemm(flatten(x), W, b)``: ``W`` is ``(features, units)``, as the Gemm's ``B`` without transposing."""
+        W, b = (graph.constant(p.name, p.value) for p in self._params)
+        if len(graph.in_shape) > 1:  # dense flattens multi-axis input itself, in C order as ONNX's Flatten
+            x = graph.node("Flatten", [x], axis=1)
+        return graph.node("Gemm", [x, W, b])
+
 
 @attrs.define(eq=False)
 class ParameterFree:
@@ -106,6 +113,9 @@ class Flatten(ParameterFree):
     def backward(self, dy, need_dx=True):
         return dy.reshape((len(dy), *self._in_shape)) if need_dx else None
 
+    def to_onnx(self, graph, x):
+        return graph.node("Flatten", [x], axis=1)
+
 
 @attrs.define(eq=False)
 class ReLU(ParameterFree):
@@ -122,6 +132,9 @@ class ReLU(ParameterFree):
         active = self._buffers.get("active", dy.shape, np.bool_)
         np.greater(self._y, 0, out=active)
         return np.multiply(dy, active, out=self._buffers.get("dx", dy.shape, dy.dtype))
+
+    def to_onnx(self, graph, x):
+        return graph.node("Relu", [x])
 
 
 @attrs.define(eq=False)
@@ -140,6 +153,9 @@ class Tanh(ParameterFree):
         np.subtract(1, dx, out=dx)
         dx *= dy
         return dx
+
+    def to_onnx(self, graph, x):
+        return graph.node("Tanh", [x])
 
 
 @attrs.define(eq=False)
@@ -163,6 +179,9 @@ class Sigmoid(ParameterFree):
         dx *= self._y
         dx *= dy
         return dx
+
+    def to_onnx(self, graph, x):
+        return graph.node("Sigmoid", [x])
 
 
 @attrs.define(eq=False)
@@ -194,6 +213,10 @@ class Softmax(ParameterFree):
         np.subtract(dy, dx.sum(axis=1, keepdims=True), out=dx)
         dx *= self._y
         return dx
+
+    def to_onnx(self, graph, x):
+        """Over the features of ``(N, K)``: the only input softmax builds for."""
+        return graph.node("Softmax", [x], axis=1)
 
 
 @attrs.define(eq=False)
@@ -227,6 +250,10 @@ class Dropout(ParameterFree):
         if not need_dx or self._mask is None:
             return dy if need_dx else None
         return np.multiply(dy, self._mask, out=self._buffers.get("dx", dy.shape, dy.dtype))
+
+    def to_onnx(self, graph, x):
+        """The identity at evaluation: no node at all."""
+        return x
 
 
 @zoo.hookimpl

@@ -129,6 +129,12 @@ class BatchNorm:
             np.multiply(dyv, factor[:, None], out=dx)
         return dx.reshape(dy.shape)
 
+    def to_onnx(self, graph, x):
+        """``BatchNormalization`` in inference mode, on the running statistics; channels: axis 1 of ``(N, C, ...)``."""
+        gamma, beta = (graph.constant(p.name, p.value) for p in self._params)
+        mean, var = (graph.constant(key, self._running[key]) for key in ("running_mean", "running_var"))
+        return graph.node("BatchNormalization", [x, gamma, beta, mean, var], epsilon=self.eps)
+
 
 @zoo.hookimpl
 def register_layers(register):

@@ -70,6 +70,10 @@ class _Pool2D:
             array.fill(0)
         return array
 
+    def to_onnx(self, graph, x):
+        """ONNX's pool of the same name without padding: windows past the edge are dropped (floor), as here."""
+        return graph.node(self.onnx_op, [x], kernel_shape=[self.size] * 2, strides=[self.step] * 2)
+
 
 @attrs.define(eq=False)
 class MaxPool2D(_Pool2D):
@@ -80,6 +84,7 @@ class MaxPool2D(_Pool2D):
     """
 
     name = "maxpool2d"
+    onnx_op = "MaxPool"
 
     def multiply_adds(self):
         return 0  # comparisons only
@@ -138,6 +143,7 @@ class AvgPool2D(_Pool2D):
     """The mean of each window; its gradient is ``dy / size²`` to every element of the window."""
 
     name = "avgpool2d"
+    onnx_op = "AveragePool"
 
     def multiply_adds(self):
         return self._in_shape[0] * self._out[0] * self._out[1] * self.size**2
@@ -209,6 +215,10 @@ class GlobalAvgPool:
         dx = self._buffers.get("dx", (len(dy), *self._in_shape), dy.dtype)
         np.multiply(dy[:, :, None, None], dy.dtype.type(1 / math.prod(self._in_shape[1:])), out=dx)
         return dx
+
+    def to_onnx(self, graph, x):
+        """``(N, C, H, W) -> (N, C, 1, 1) -> (N, C)``."""
+        return graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], axis=1)
 
 
 @zoo.hookimpl

@@ -37,8 +37,10 @@ class Layer(Protocol):
     ``forward`` may return a view of a buffer the layer reuses on the next call:
     callers must not keep it across steps. Optionally, ``state()`` and ``load_state()``
     expose arrays that are not trained but belong to the model (batch norm's running
-    statistics): checkpoints and model files save them, resume and load restore them; and
-    ``multiply_adds()`` gives the multiply-adds of one sample's forward pass, for ``zoo show``.
+    statistics): checkpoints and model files save them, resume and load restore them;
+    ``multiply_adds()`` gives the multiply-adds of one sample's forward pass, for ``zoo show``;
+    and ``to_onnx(graph, x) -> y`` adds the layer's evaluation-mode computation to an ONNX graph
+    for ``zoo export`` (see :class:`zoo.onnx_export.OnnxGraph`).
     """
 
     zoo_contract = CONTRACT

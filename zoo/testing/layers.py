@@ -1,4 +1,4 @@
-"""``check_layer``: build, gradients, float32 and float64, seeded randomness, layer state, model files."""
+"""``check_layer``: build, gradients, float32 and float64, seeded randomness, layer state, model files, ONNX export."""
 
 import math
 import numbers
@@ -17,6 +17,7 @@ from zoo.modelfile import load, save
 from zoo.network import build_network
 from zoo.testing.core import Subject, global_random_state_untouched
 from zoo.testing.gradients import gradient_error, numeric_gradient, relative_difference
+from zoo.testing.onnx import check_export
 from zoo.testing.probe import Probe
 
 ROWS = 4
@@ -67,6 +68,12 @@ def check_layer(
       it back restores every parameter, every state array and the evaluation output exactly
       (in float32 and float64); the entry around the layer uses zoo's built-in
       ``softmax_cross_entropy``, ``sgd`` and ``full_batch``.
+    - ONNX export, for a layer that defines ``to_onnx`` (see :mod:`zoo.onnx_export`): the layer
+      alone as an ONNX graph (in float32, its parameters and state moved off their built values)
+      is valid, gives the sample shape ``build`` said and, run by onnx's ``ReferenceEvaluator``,
+      what ``forward(x, training=False)`` gives, to 1e-5 of its size, on the batch and on one
+      sample of it. Without the ``onnx`` package, or if ``to_onnx`` raises ``NotImplementedError``
+      for these options, this part warns :class:`zoo.testing.NotChecked` instead.
 
     ``in_shape`` is one input sample's shape, channels first: ``(5,)`` unless given; a layer on
     images (convolution, pooling) takes ``(C, H, W)``, e.g. ``in_shape=(2, 6, 6)``: keep it small,
@@ -81,6 +88,7 @@ def check_layer(
             _check_gradients(subject, shape, training)
         _check_float32(subject, shape)
         _check_model_file(subject, shape)
+    check_export(subject, shape, _inputs(np.random.default_rng(6), (ROWS, *shape), np.float32))
 
 
 def _in_shape(name: str, in_shape: object, in_features: object) -> tuple[int, ...]:

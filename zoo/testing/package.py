@@ -12,7 +12,7 @@ import numpy as np
 import zoo
 from zoo.catalog import Catalog, Record
 from zoo.errors import ConfigError, ZooError, did_you_mean, one_line
-from zoo.plugins import default_catalog
+from zoo.loading import default_catalog
 from zoo.testing.core import ConformanceError
 from zoo.testing.dispatch import check_plugin
 
@@ -51,7 +51,9 @@ class PackageConformanceError(ConformanceError):
 
 
 class NotChecked(UserWarning):
-    """:func:`check_package` passed, but skipped some names: the warning names them, so pytest's summary shows them."""
+    """A check passed but left something out, which the warning names so that pytest's summary shows it:
+    :func:`check_package` the names in ``skip``, :func:`check_layer` a ``to_onnx`` it could not run
+    (onnx not installed, or ``to_onnx`` refusing the options with ``NotImplementedError``)."""
 
 
 def check_package(
