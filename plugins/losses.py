@@ -58,6 +58,12 @@ class SoftmaxCrossEntropy(ScaledLoss):
         keep = 1 - self.label_smoothing
         return self.scale * (float(row.sum()) - keep * float(true_logit.sum()) - self.label_smoothing * spread) / n
 
+    def probabilities(self, logits):
+        """Softmax of ``logits``, a new array: what the network predicts."""
+        shifted = logits - np.max(logits, axis=1, keepdims=True)
+        np.exp(shifted, out=shifted)
+        return shifted / np.sum(shifted, axis=1, keepdims=True)
+
     def backward(self):
         p, n = self._p, len(self._labels)
         if self.label_smoothing:
@@ -78,6 +84,10 @@ class CrossEntropy(ScaledLoss):
         tiny = np.finfo(probabilities.dtype).tiny
         picked = probabilities[np.arange(len(labels)), labels]
         return float(-self.scale * np.mean(np.log(np.maximum(picked, tiny))))
+
+    def probabilities(self, outputs):
+        """The network's outputs are probabilities already (a copy)."""
+        return np.array(outputs, copy=True)
 
     def backward(self):
         p, n = self._p, len(self._labels)

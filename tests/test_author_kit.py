@@ -22,7 +22,7 @@ import zoo.testing
 from zoo import report, scaffold
 from zoo.data import DatasetNotFound
 from zoo.datasets import dataset_info, load_dataset
-from zoo.plugins import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, default_catalog
+from zoo.loading import DISABLE_ENV, PLUGINS_ENV, REGISTRY_PATH_ENV, default_catalog
 from zoo.testing import ConformanceError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,7 +291,7 @@ def test_the_generated_tests_use_only_names_the_guide_documents(tmp_path):
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "catalog":
             used.add(("catalog", node.attr))
     guide = GUIDE.read_text(encoding="utf-8")
-    assert {("zoo.plugins", "default_catalog"), ("catalog", "failures"), ("catalog", "records")} <= used
+    assert {("zoo.loading", "default_catalog"), ("catalog", "failures"), ("catalog", "records")} <= used
 
     def documented(owner, name):
         return f"`{owner}.{name}" in guide or (owner == "zoo.testing" and f"| `{name}(" in guide)

@@ -43,7 +43,8 @@ The checks, by kind (each function's docstring lists exactly what it checks and 
   training and evaluation mode; float32 stays float32 and agrees with float64; randomness is
   seeded by the Generator ``build`` gets; evaluation is deterministic given the layer's
   ``state()``, which ``load_state()`` restores; parameters and state survive a save and load
-  through zoo's model files.
+  through zoo's model files; and, for a layer with ``to_onnx`` (when onnx is installed; else a
+  :class:`NotChecked` warning), its one-layer ONNX graph gives what evaluation-mode ``forward`` does.
 - :func:`check_loss`: gradient by central differences; float32 stays float32.
 - :func:`check_optimizer`: minimises a convex quadratic, in place, float32 stays float32,
   honours ``Param.lr``, and its ``state()`` (if any) resumes bit-identically.
@@ -55,6 +56,7 @@ The checks, by kind (each function's docstring lists exactly what it checks and 
 - :func:`check_schedule`: finite multipliers >= 0 that depend on the step alone (asked in any order),
   and for a schedule watching a metric, a ``state()`` that resumes it exactly.
 - :func:`check_entry`: a registry entry validates, builds and runs a training step.
+- :func:`check_weights`: trained weights load, fit their entry and record its current recipe.
 - :func:`check_dataset`: a dataset loads (twice, identically) uint8 images and integer labels
   inside its classes, of the shape and classes it declares; missing files are a ZooError.
 - :func:`check_plugin` dispatches on the kind; :func:`check_package` checks every name a
@@ -75,6 +77,7 @@ from zoo.testing.losses import check_loss
 from zoo.testing.optimizers import check_optimizer
 from zoo.testing.package import Checked, NotChecked, PackageConformanceError, check_package
 from zoo.testing.schedules import check_schedule
+from zoo.testing.weights import check_weights
 
 __all__ = [
     "Checked",
@@ -86,6 +89,7 @@ __all__ = [
     "check_batches",
     "check_dataset",
     "check_entry",
+    "check_weights",
     "check_initialiser",
     "check_layer",
     "check_loss",
