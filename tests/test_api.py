@@ -1,6 +1,7 @@
 """The Python API: zoo.list_entries, create, train, load and the Model's predict, evaluate, save and display."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,7 +159,8 @@ def test_save_and_load_keep_weights_state_metadata_and_history(lenet, tmp_path, 
 
 
 def test_load_reads_a_run_directory_and_a_batch_norm_networks_state(data_env, runs_env):
-    result = CliRunner().invoke(app, ["train", "tuned-cnn-16-32-bn-augment", "--set", "train.steps=3", "--json"])
+    small_cnn = Path(__file__).parent / "data" / "small-cnn-every-layer.toml"
+    result = CliRunner().invoke(app, ["train", str(small_cnn), "--set", "train.steps=3", "--json"])
     assert result.exit_code == 0, result.output
     run = json.loads(result.stdout)["run"]
     model = zoo.load(runs_env / run)
@@ -276,8 +278,6 @@ def test_a_session_plugin_with_a_misspelt_hook_or_a_failing_hook_is_refused_at_o
 
 
 def test_a_zoo_0_1_model_file_loads_and_takes_images_or_rows(test_images):
-    from pathlib import Path
-
     old = zoo.load(Path(__file__).parent / "data" / "v1-tuned-784-10-10-adam.npz")
     assert old.in_shape == (784,)
     images, labels = test_images
