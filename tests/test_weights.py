@@ -65,7 +65,9 @@ def own_entry(tmp_path, monkeypatch):
     entries.mkdir()
     (entries / "mine.toml").write_text((WEIGHTS.parent / "seed-001-full-batch-gd.toml").read_text())
     monkeypatch.setenv("ZOO_REGISTRY_PATH", str(entries))
-    return "mine"
+    default_catalog.cache_clear()  # built once per process: let it see the directory
+    yield "mine"
+    default_catalog.cache_clear()
 
 
 def test_weights_for_a_changed_recipe_are_refused_in_one_line(own_entry):
@@ -110,13 +112,12 @@ def test_a_plugin_ships_weights_for_its_own_entry_as_the_built_ins_do(data_env, 
     out = tmp_path / "w.npz"
     trained = run("train", "tuned-784-10-10-adam", "--set", "train.steps=10", "--out", out, "--json")
     assert trained.exit_code == 0, trained.output
-    # The built-in weights claim this name: a plugin giving weights for it again is a clash.
-    name = zoo.register_plugin(weights_plugin("tuned-784-10-10-adam", out))
-    try:
-        with pytest.raises(zoo.ZooError, match="registered by both"):
-            zoo.create("tuned-784-10-10-adam", pretrained=True)
-    finally:
-        zoo.unregister_plugin(name)
+    # The built-in weights claim this name: a plugin registering weights for it again is refused at once.
+    with pytest.raises(zoo.ZooError, match="weights 'tuned-784-10-10-adam' is registered by both"):
+        zoo.register_plugin(weights_plugin("tuned-784-10-10-adam", out))
+    from zoo.session import session_plugins
+
+    assert session_plugins() == []
 
 
 def test_reproduce_retrains_and_agrees_with_the_recorded_metrics(data_env):
@@ -134,6 +135,7 @@ def test_reproduce_says_differs_and_exits_1_when_the_record_is_not_reproduced(da
     entries.mkdir()  # an entry with seed 000's recipe under another name, and weights recording too much
     (entries / "mine.toml").write_text((WEIGHTS.parent / "seed-000-random-sample-sgd.toml").read_text())
     monkeypatch.setenv("ZOO_REGISTRY_PATH", str(entries))
+    default_catalog.cache_clear()  # built once per process: let it see the directory
     network, entry, meta = load_pretrained("seed-000-random-sample-sgd", default_catalog())
     inflated = modelfile.save(tmp_path / "inflated.npz", network, entry, meta=meta | {"test_accuracy": 0.99})
     session = zoo.register_plugin(weights_plugin("mine", inflated))  # same recipe, an accuracy never reached
@@ -141,5 +143,6 @@ def test_reproduce_says_differs_and_exits_1_when_the_record_is_not_reproduced(da
         result = run("reproduce", "mine")
     finally:
         zoo.unregister_plugin(session)
+        default_catalog.cache_clear()
     assert result.exit_code == 1, result.output
     assert "99.00%" in result.stdout and "mine: DIFFERS within 0.50 points (seed 0" in result.stdout
