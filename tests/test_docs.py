@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from conftest import DATA
 from typer.testing import CliRunner
 
 import zoo
@@ -86,6 +87,7 @@ class GuideRun:
     def __init__(self, source: Path, directory: Path, patch: pytest.MonkeyPatch):
         self.source, self.directory, self.patch = source, directory, patch
         self.modules: list[str] = []
+        patch.setenv("ZOO_DATA", str(DATA))  # the guide's commands run elsewhere: a relative ZOO_DATA would miss
         patch.chdir(directory)
         patch.syspath_prepend(str(directory))
         patch.syspath_prepend(str(EXAMPLE_SOURCE))
