@@ -79,6 +79,14 @@ def test_train_gives_the_numbers_and_weights_zoo_train_gives(data_env, tmp_path)
     assert set(model.history[0]) == {"epoch", "step", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
 
 
+@pytest.mark.parametrize("seed", [-1, "1", 1.5, True])
+def test_a_seed_that_is_not_a_non_negative_integer_is_one_error(seed):
+    with pytest.raises(ConfigError, match="seed= takes a non-negative integer"):
+        zoo.create("seed-000-random-sample-sgd", seed=seed)
+    with pytest.raises(ConfigError, match="seed= takes a non-negative integer"):
+        zoo.train("seed-000-random-sample-sgd", seed=seed, progress=False)
+
+
 def test_set_takes_a_dict_or_key_value_strings_and_is_validated(data_env):
     assert zoo.create("lenet-5", set={"layers.0.filters": 4}).network.shapes[1] == (4, 28, 28)
     assert zoo.create("lenet-5", set=["layers.0.filters=5"]).network.shapes[1] == (5, 28, 28)

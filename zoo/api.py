@@ -47,6 +47,7 @@ def create(
     recorded when they were trained; an entry changed since (or ``set`` that changes it) is refused.
     """
     catalog = session.catalog()
+    seed = _checked_seed(seed)
     if pretrained:
         return _pretrained(entry, catalog, as_overrides(set), seed)
     model_entry = _entry(entry, catalog, as_overrides(set))
@@ -77,6 +78,7 @@ def train(
     from zoo.trial import check_fits, model_meta
 
     catalog = session.catalog()
+    seed = _checked_seed(seed)
     model_entry = _entry(entry, catalog, as_overrides(set))
     check_fits(model_entry, catalog)
     data_dir = _data_dir(data_dir)
@@ -113,6 +115,13 @@ def _pretrained(entry, catalog: Catalog, overrides: list[str], seed: int | None)
     if seed is not None and seed != meta.get("seed"):
         raise ConfigError(f"{entry}: the shipped weights were trained with seed {meta.get('seed')}, not {seed}")
     return Model(network, model_entry, _classes(model_entry, catalog, network.shapes[-1][0]), meta, catalog)
+
+
+def _checked_seed(seed) -> int | None:
+    """``seed`` as given, if it is None or a non-negative int (a bool or a float would be read as another seed)."""
+    if seed is None or (type(seed) is int and seed >= 0):
+        return seed
+    raise ConfigError(f"seed= takes a non-negative integer, not {seed!r}")
 
 
 def _entry(entry, catalog: Catalog, overrides: list[str]) -> ModelEntry:
