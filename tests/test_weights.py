@@ -95,6 +95,18 @@ def test_the_kit_checks_weights_and_fails_those_of_a_changed_recipe(own_entry):
         zoo.unregister_plugin(name)
 
 
+@pytest.mark.parametrize("given", [None, "missing.npz", 42])
+def test_weights_a_plugin_gives_that_are_not_a_model_file_are_one_line_naming_it(own_entry, given):
+    name = zoo.register_plugin(weights_plugin(own_entry, given))
+    try:
+        with pytest.raises(
+            zoo.ZooError, match="weights 'mine' .plugin '.*Weights'. gave .*not the path of an existing"
+        ):
+            zoo.create(own_entry, pretrained=True)
+    finally:
+        zoo.unregister_plugin(name)
+
+
 def test_an_entry_without_weights_is_refused_naming_those_with_weights(tmp_path, monkeypatch):
     (tmp_path / "mine.toml").write_text((WEIGHTS.parent / "seed-000-random-sample-sgd.toml").read_text())
     monkeypatch.setenv("ZOO_REGISTRY_PATH", str(tmp_path))

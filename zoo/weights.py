@@ -5,7 +5,10 @@ A weights file is a model file (see :mod:`zoo.modelfile`) whose metadata records
 and date. Plugins register them with the ``register_weights`` hook, built-in ones included.
 """
 
+import contextlib
+import importlib.resources.abc  # noqa: F401  (resources.abc.Traversable)
 import os
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from zoo import modelfile
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
 from zoo.entries import load_entry
-from zoo.errors import ZooError
+from zoo.errors import PluginError, ZooError, one_line
 from zoo.network import Network
 from zoo.recipe import recipe_hash
 
@@ -31,7 +34,7 @@ def recorded(name: str, catalog: Catalog) -> dict[str, Any] | None:
     """The metadata recorded with ``name``'s shipped weights, or None without any (read without building)."""
     if not has_weights(name, catalog):
         return None
-    with resources.as_file(catalog.get("weights", name).factory()) as path:
+    with _weights_file(name, catalog) as path:
         return modelfile.read_meta(path)
 
 
@@ -50,7 +53,7 @@ def load_pretrained(
             f"{name}: no trained weights are shipped for this entry (train it: zoo train {name}); "
             f"entries with weights: {shipped}"
         )
-    with resources.as_file(catalog.get("weights", name).factory()) as path:
+    with _weights_file(name, catalog) as path:
         network, _, meta = modelfile.load(path, catalog)
     if meta.get("recipe") != recipe_hash(entry, catalog):
         changed = "--set changes its recipe" if overrides else "the entry has changed since they were trained"
@@ -59,6 +62,26 @@ def load_pretrained(
             f"train it instead: zoo train {name}"
         )
     return network, entry, meta
+
+
+@contextlib.contextmanager
+def _weights_file(name: str, catalog: Catalog) -> Iterator[Path]:
+    """The file a ``register_weights`` plugin gives for ``name``, as a real path; anything else is a PluginError."""
+    record = catalog.get("weights", name)
+    try:
+        given = record.factory()
+    except Exception as error:  # a plugin's bug: one line naming it
+        raise PluginError(
+            f"weights {name!r} (plugin {record.plugin!r}) raised {type(error).__name__}: {one_line(error)}"
+        ) from None
+    if isinstance(given, (str, os.PathLike)):
+        given = Path(given)
+    if not isinstance(given, resources.abc.Traversable) or not given.is_file():
+        raise PluginError(
+            f"weights {name!r} (plugin {record.plugin!r}) gave {given!r}, not the path of an existing model file"
+        )
+    with resources.as_file(given) as path:
+        yield path
 
 
 def is_model_file(spec: str | os.PathLike) -> bool:
