@@ -134,6 +134,12 @@ def test_images_that_would_give_silently_wrong_predictions_are_refused(lenet, te
         lenet.predict(make(test_images[0]))
 
 
+def test_probabilities_a_loss_plugin_gets_wrong_are_one_error(lenet, test_images, monkeypatch):
+    monkeypatch.setattr(type(lenet.network.loss), "probabilities", lambda self, outputs: outputs[:, :3], raising=False)
+    with pytest.raises(PluginError, match=r"probabilities\(\) returned shape \(300, 3\), not finite probabilities"):
+        lenet.predict_proba(test_images[0])
+
+
 def test_an_mlp_takes_images_or_flat_rows(data_env, test_images):
     model = zoo.create("tuned-784-10-10-adam")
     images, _ = test_images

@@ -15,7 +15,7 @@ import numpy as np
 from zoo import modelfile
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
-from zoo.errors import ConfigError, DataError
+from zoo.errors import ConfigError, DataError, PluginError
 from zoo.evaluate import chunk_size, confusion_matrix
 from zoo.network import Network
 from zoo.summary import layer_table
@@ -92,7 +92,14 @@ class Model:
                 f"{self.entry.source}: loss {self.entry.loss.type!r} does not say how the network's outputs become "
                 "probabilities (a loss plugin gives probabilities(outputs)); predict() still works"
             )
-        return np.array(probabilities(outputs), dtype=np.float64)
+        result = np.array(probabilities(outputs), dtype=np.float64)
+        if result.shape != outputs.shape or not np.isfinite(result).all():
+            raise PluginError(
+                f"{self.entry.source}: loss {self.entry.loss.type!r}: probabilities() returned "
+                f"{'non-finite values' if result.shape == outputs.shape else f'shape {result.shape}'}, "
+                f"not finite probabilities of shape {outputs.shape}"
+            )
+        return result
 
     def evaluate(self, images=None, labels=None, *, data_dir: str | os.PathLike | None = None) -> Evaluation:
         """Accuracy and loss on the entry's test set, or on ``images`` and ``labels`` given together."""
