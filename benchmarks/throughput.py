@@ -1,4 +1,4 @@
-"""Training and evaluation throughput of zoo against a straightforward NumPy loop and PyTorch on the CPU.
+"""Training and evaluation throughput of zoo against NumPy loops (the notebooks' and a hand-written one) and PyTorch.
 
     ZOO_DATA=../shared/data python benchmarks/throughput.py                 # throughput, evaluation, GEMM floor
     ZOO_DATA=../shared/data python benchmarks/throughput.py --rss           # + peak RSS of `zoo train` per entry
@@ -10,12 +10,14 @@ Each measurement is one epoch of plain SGD (ReLU hidden layers, softmax cross-en
 float32) on the 60k MNIST training images, in shuffled mini-batches; batch size 1 times a
 fixed slice of the epoch (``--batch1-images``). zoo runs its own training loop
 (``zoo.training.train`` on an entry made with ``ModelEntry.from_table``); "numpy" is the loop
-the seed notebooks wrote (a new array for every intermediate); "torch" is ``nn.Sequential``
-with ``torch.optim.SGD``, fed the same batches. Every library gets ``--threads`` threads
-(default: the cores; on a busy shared machine ``--threads 1`` and the CPU-seconds table
-are the steadier figures). Each measurement runs in a fresh process, so one library's idle
-threads never slow another's; the implementations take turns, repetition after repetition,
-and the median is shown. PyTorch is optional: without it its columns are left out.
+the seed notebooks wrote (a new array for every intermediate); "blas" is the fastest loop one
+would write by hand (``blas_loop.py``: BLAS ``gemv``/``ger`` at batch size 1, preallocated
+products above); "torch" is ``nn.Sequential`` with ``torch.optim.SGD``, fed the same batches.
+Every library gets ``--threads`` threads (default: the cores; on a busy shared machine
+``--threads 1`` and the CPU-seconds table are the steadier figures). Each measurement runs
+in a fresh process, so one library's idle threads never slow another's; the implementations
+take turns, repetition after repetition, and the median is shown. PyTorch is optional:
+without it its columns are left out.
 LeNet-5 (``lenet.py``, zoo against PyTorch only) has rows in the same tables, at every
 batch size but 1.
 """
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 
+import blas_loop
 import lenet
 import numpy as np
 from torch_loop import train_and_evaluate
@@ -38,13 +41,6 @@ from torch_loop import train_and_evaluate
 NETWORKS = {"784-512-10": (784, 512, 10), "784-100-200-200-10": (784, 100, 200, 200, 10)}
 BATCHES = (128, 32, 1)
 LR = 0.01
-HAND_TUNED = {  # issue 5's hand-tuned NumPy float32 loop on this machine: seconds per epoch (batch 1: per 5k images)
-    ("784-512-10", 128): 0.85,
-    ("784-512-10", 32): 3.10,
-    ("784-512-10", 1): 5.6,
-    ("784-100-200-200-10", 128): 0.53,
-    ("784-100-200-200-10", 32): 0.90,
-}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 TUNED_512, SEED_004, TARGET_ACCURACY = "tuned-784-512-10-dropout", "seed-004-online-sgd", 0.98
 FORCED_KERNEL = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -147,14 +143,24 @@ def measure_torch(widths, batch, images, data, order):
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]))
         for module in ([nn.Linear(n_in, n_out)] + ([nn.ReLU()] if i < len(widths) - 2 else []))
     ]
-    flat = lambda images: images.reshape(len(images), -1).astype(np.float32) / np.float32(255)  # noqa: E731
-    x_train, x_test = flat(data.train_images), flat(data.test_images)
+    x_train, x_test = _flat(data.train_images), _flat(data.test_images)
     model = nn.Sequential(*layers)
     return train_and_evaluate(model, x_train, data.train_labels, x_test, data.test_labels, order, batch, images, LR)
 
 
-MEASURES = {"zoo": measure_zoo, "numpy": measure_numpy, "torch": measure_torch}  # MLPs: widths come first
-IMPLEMENTATIONS = ("zoo", "numpy", "torch")
+def measure_blas(widths, batch, images, data, order):
+    x_train, x_test = _flat(data.train_images), _flat(data.test_images)
+    return blas_loop.train_and_evaluate(
+        widths, x_train, data.train_labels, x_test, data.test_labels, order, batch, images, LR
+    )
+
+
+def _flat(images):
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+
+
+MEASURES = {"zoo": measure_zoo, "numpy": measure_numpy, "blas": measure_blas, "torch": measure_torch}
+IMPLEMENTATIONS = ("zoo", "numpy", "blas", "torch")  # MLPs: each measure takes the widths first
 
 
 def implementations(net) -> dict:
@@ -340,22 +346,23 @@ def cell(value, spec) -> str:
 
 def speed_table(times, impls, configs, args, key) -> None:
     head = ["network", "batch", "images"] + [f"{i} s" for i in impls] + [f"{i} samples/s" for i in impls]
-    head += ["zoo/torch", "zoo/numpy", "zoo/hand-tuned time"]
+    others = [i for i in ("torch", "numpy", "blas") if i in impls]
+    head += [f"zoo/{i}" for i in others] + (["zoo time / hand-written"] if "blas" in impls else [])
     rows = []
     for net, batch in configs:
         images = args.batch1_images if batch == 1 else args.images
         seconds = {impl: median(times, impl, net, batch, key) for impl in impls}
         rate = {impl: images / s if s else None for impl, s in seconds.items()}
-        reference = HAND_TUNED.get((net, batch))
-        reference = reference * images / (5000 if batch == 1 else 60000) if reference else None
-        ratios = [rate["zoo"] / rate[i] if rate.get("zoo") and rate.get(i) else None for i in ("torch", "numpy")]
+        ratios = [rate["zoo"] / rate[i] if rate.get("zoo") and rate.get(i) else None for i in others]
         rows.append(
             [net, str(batch), f"{images}"]
             + [cell(seconds[i], ".2f") for i in impls]
             + [cell(rate[i], ",.0f") for i in impls]
             + [cell(ratio, ".2f") + ("x" if ratio else "") for ratio in ratios]
-            + [cell(seconds["zoo"] / reference if reference and seconds.get("zoo") else None, ".2f")]
         )
+        if "blas" in impls:
+            hand = seconds["blas"]
+            rows[-1].append(cell(seconds["zoo"] / hand if hand and seconds.get("zoo") else None, ".2f"))
     print_table(head, rows)
 
 

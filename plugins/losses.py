@@ -2,6 +2,7 @@
 
 Both take integer labels ``(N,)`` and return the mean loss over the batch, times ``scale``.
 Seeds 000 and 002 used the gradient ``2·(A − Y)``: that is ``softmax_cross_entropy`` with ``scale = 2``.
+As the built-in layers, they validate their options when made, not on later assignment (``on_setattr=NO_OP``).
 """
 
 import attrs
@@ -12,7 +13,7 @@ from zoo.layers import Buffers
 from zoo.options import number
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class ScaledLoss:
     """Base of the built-in losses: the ``scale`` option and what ``backward`` needs from ``forward``."""
 
@@ -23,7 +24,7 @@ class ScaledLoss:
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class SoftmaxCrossEntropy(ScaledLoss):
     """``scale · mean(−Σ q·log softmax(z))``; gradient ``scale · (softmax(z) − q) / N`` in one pass.
 
@@ -75,7 +76,7 @@ class SoftmaxCrossEntropy(ScaledLoss):
         return p
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class CrossEntropy(ScaledLoss):
     """``scale · mean(−log p[label])`` on probabilities, e.g. after a ``softmax`` layer."""
 

@@ -60,6 +60,12 @@ class SGD:
     def scale_lr(self, factor):
         self._scale = factor
 
+    def descent_rates(self, params):
+        """Each parameter's rate when this is plain descent (no momentum, no weight decay), so zoo can fuse it."""
+        if self.momentum or self.weight_decay:
+            return None
+        return [(self.lr if p.lr is None else p.lr) * self._factor * self._scale for p in params]  # as step does
+
     def step(self, params):
         mu = self.momentum
         for p, velocity, scratch in zip(params, self._velocity, self._scratch):

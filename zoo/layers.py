@@ -39,8 +39,11 @@ class Layer(Protocol):
     expose arrays that are not trained but belong to the model (batch norm's running
     statistics): checkpoints and model files save them, resume and load restore them;
     ``multiply_adds()`` gives the multiply-adds of one sample's forward pass, for ``zoo show``;
-    and ``to_onnx(graph, x) -> y`` adds the layer's evaluation-mode computation to an ONNX graph
-    for ``zoo export`` (see :class:`zoo.onnx_export.OnnxGraph`).
+    ``to_onnx(graph, x) -> y`` adds the layer's evaluation-mode computation to an ONNX graph
+    for ``zoo export`` (see :class:`zoo.onnx_export.OnnxGraph`); and ``backward_descent(dy, rates,
+    need_dx) -> dx`` does ``backward`` and then the plain-SGD update ``value -= rate·grad`` of each
+    of ``params()`` (``rates`` in that order) in one go, e.g. as one BLAS rank-1 update, without
+    having to fill ``grad`` (see :func:`descend`). Layers without it are updated by :func:`descend`.
     """
 
     zoo_contract = CONTRACT
@@ -102,6 +105,13 @@ class FlatLayer:
         return dx if dx is None else dx.reshape((len(dx), *self._in_shape))
 
 
+def descend(params: list[Param], rates: list[float]) -> None:
+    """``value -= rate·grad`` for each parameter, in place, rounded exactly as the ``sgd`` optimizer's step."""
+    for param, rate in zip(params, rates):
+        param.grad *= param.grad.dtype.type(-rate)
+        param.value += param.grad
+
+
 def flat(x: np.ndarray, buffers: "Buffers") -> np.ndarray:
     """``x`` as ``(N, features)`` in C order: a view when ``x`` is contiguous, else a copy into a reused buffer."""
     if x.flags.c_contiguous:
@@ -116,16 +126,22 @@ class Buffers:
 
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
+        self._last: dict[str, tuple] = {}  # key -> (shape, dtype, view) last handed out: most steps ask again
 
     def get(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An array of ``shape`` and ``dtype``, a view of the buffer ``key``; its contents are undefined.
 
         The first axis is the batch: a smaller batch is a view of the buffer's first rows.
         """
+        last = self._last.get(key)
+        if last is not None and last[0] == shape and last[1] == dtype:
+            return last[2]
         array = self._arrays.get(key)
         if array is None or array.shape[0] < shape[0] or array.shape[1:] != shape[1:] or array.dtype != dtype:
             array = self._arrays[key] = np.empty(shape, dtype=dtype)
-        return array[: shape[0]]
+        view = array[: shape[0]]
+        self._last[key] = (tuple(shape), dtype, view)
+        return view
 
     def arange(self, n: int) -> np.ndarray:
         """``0 .. n-1`` as intp, made once for the largest ``n`` seen."""

@@ -8,7 +8,7 @@ import numpy as np
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, PluginRef, create
 from zoo.errors import ConfigError, DataError, PluginError, one_line
-from zoo.layers import CONTRACTS, FlatLayer, Layer, Param, contract_of, is_shape
+from zoo.layers import CONTRACTS, FlatLayer, Layer, Param, contract_of, descend, is_shape
 
 
 @attrs.define(eq=False)
@@ -27,6 +27,13 @@ class Network:
     """Each layer's generator, as handed to its ``build``: checkpoints save their states."""
     where: list[str] = attrs.field(factory=list)
     """Each layer's place in its entry and type, for errors: ``registry/x.toml: layers.3 (conv2d)``."""
+
+    _owned: list[slice] = attrs.field(init=False)
+    """Which of ``params`` each layer owns."""
+
+    def __attrs_post_init__(self) -> None:
+        counts = np.cumsum([0, *(len(layer.params()) for layer in self.layers)])
+        self._owned = [slice(int(start), int(stop)) for start, stop in zip(counts[:-1], counts[1:])]
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -50,11 +57,30 @@ class Network:
         """Backpropagate the loss of the last ``loss.forward`` call into every parameter's ``grad``."""
         dy = self.loss.backward()
         for i in range(len(self.layers) - 1, 0, -1):
-            dy = self.layers[i].backward(dy, need_dx=True)
-            if not isinstance(dy, np.ndarray) or dy.shape[1:] != self.shapes[i]:
-                got = f"samples of shape {dy.shape[1:]}" if isinstance(dy, np.ndarray) else type(dy).__name__
-                raise PluginError(f"{self.where[i]}: backward returned {got}, not dx of samples {self.shapes[i]}")
+            dy = self._checked_dx(i, self.layers[i].backward(dy, need_dx=True))
         self.layers[0].backward(dy, need_dx=False)
+
+    def backward_descent(self, rates: list[float]) -> None:
+        """:meth:`backward` fused with plain gradient descent, ``value -= rate·grad`` (``rates`` in ``params``
+        order): each layer updates its parameters once it has given ``dx``, through its own
+        ``backward_descent`` when it has one, else by ``backward`` and :func:`zoo.layers.descend`."""
+        dy = self.loss.backward()
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer, own, need_dx = self.layers[i], self._owned[i], i > 0
+            fused = getattr(layer, "backward_descent", None) if own.stop > own.start else None
+            if fused is not None:
+                dy = fused(dy, rates[own], need_dx=need_dx)
+            else:
+                dy = layer.backward(dy, need_dx=need_dx)
+                descend(self.params[own], rates[own])
+            if need_dx:
+                dy = self._checked_dx(i, dy)
+
+    def _checked_dx(self, i: int, dy) -> np.ndarray:
+        if not isinstance(dy, np.ndarray) or dy.shape[1:] != self.shapes[i]:
+            got = f"samples of shape {dy.shape[1:]}" if isinstance(dy, np.ndarray) else type(dy).__name__
+            raise PluginError(f"{self.where[i]}: backward returned {got}, not dx of samples {self.shapes[i]}")
+        return dy
 
     def state(self) -> dict[str, np.ndarray]:
         """Every parameter and every layer's non-trained state by its stable name, e.g. ``layers.0.W``."""

@@ -1,7 +1,10 @@
-"""What an optimizer is: the interface optimizer plugins implement."""
+"""What an optimizer is: the interface optimizer plugins implement, and the check of what it offers zoo."""
 
+import math
+import numbers
 from typing import Protocol
 
+from zoo.errors import PluginError
 from zoo.layers import Param
 
 
@@ -30,3 +33,29 @@ class Optimizer(Protocol):
     #   load_state(state): restore them, after ``setup`` on parameters of the same shapes.
     # A stateless optimizer returns {}; one without these methods cannot be checkpointed.
     # The learning-rate factor of ``start_epoch`` is not state: zoo calls it again on resume.
+
+    # Optional, for the fused training step:
+    #   descent_rates(params) -> list[float] | None: when this step is plain gradient descent,
+    #   ``value -= rate·grad`` with nothing carried to the next step, the rate of every parameter
+    #   (in ``params`` order, learning-rate factors applied); else None. zoo then lets each layer
+    #   apply its own update as it backpropagates (``backward_descent``, see zoo.layers.Layer) and
+    #   does not call ``step``. Without the method, zoo always calls ``step``.
+
+
+def descent_rates(optimizer: Optimizer, params: list[Param], where: str) -> list[float] | None:
+    """The optimizer's ``descent_rates`` for this step, checked (None when it has none or declines)."""
+    method = getattr(optimizer, "descent_rates", None)
+    rates = method(params) if callable(method) else None
+    if rates is None:
+        return None
+    if not isinstance(rates, list) or len(rates) != len(params) or not all(_is_rate(r) for r in rates):
+        raise PluginError(
+            f"{where}: descent_rates() returned {rates!r}: it must be None or a list of {len(params)} "
+            "finite numbers >= 0, one per parameter"
+        )
+    return rates
+
+
+def _is_rate(value: object) -> bool:
+    real = type(value) is float or (isinstance(value, numbers.Real) and not isinstance(value, bool))  # float: fast
+    return real and math.isfinite(value) and value >= 0

@@ -18,6 +18,7 @@ from zoo.early_stopping import BestWeights
 from zoo.errors import ConfigError, DivergenceError, ZooError
 from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
+from zoo.optim import descent_rates
 from zoo.schedule import check_schedule, checked_multiplier
 from zoo.splits import Splits, split
 
@@ -218,12 +219,16 @@ def train(
         progress.loss_sum += loss * len(y)
         progress.correct += int(np.count_nonzero(output.argmax(axis=1) == y))
         progress.seen += len(y)
-        network.backward()
-        if clip_norm is not None:
-            clip_global_norm(network.params, clip_norm)
         if lr_schedule is not None:
             optimizer.scale_lr(checked_multiplier(lr_schedule, step, entry.schedule.where))
-        optimizer.step(network.params)
+        rates = descent_rates(optimizer, network.params, entry.optimizer.where) if clip_norm is None else None
+        if rates is not None:  # plain descent: each layer updates itself as it backpropagates
+            network.backward_descent(rates)
+        else:
+            network.backward()
+            if clip_norm is not None:
+                clip_global_norm(network.params, clip_norm)
+            optimizer.step(network.params)
         if (step + 1) % tick == 0:
             on_step(step + 1, total)
         if (step + 1) % log_every == 0 or step + 1 == total:

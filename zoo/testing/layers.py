@@ -61,6 +61,10 @@ def check_layer(
       the same output every time from the same state, whatever ran before, and each sample's
       output depends on that sample alone; training-mode forwards may update the state (batch
       norm's running statistics).
+    - Fused descent, for a layer that defines ``backward_descent(dy, rates, need_dx)``: on a batch
+      and on one sample, it returns what ``backward`` returns and leaves every parameter at
+      ``value - rate·grad`` (float64, relative error below 1e-9), as ``backward`` followed by
+      plain SGD would.
     - float32 stays float32 (outputs, ``dx``, parameters, gradients and state), and agrees
       with float64 on the same parameters and state to 1e-4.
     - Saving a one-layer network (with ``flatten`` after it if its output has several axes)
@@ -86,6 +90,8 @@ def check_layer(
         _check_determinism(subject, shape)
         for training in (True, False):
             _check_gradients(subject, shape, training)
+        for rows in (ROWS, 1):
+            _check_descent(subject, shape, rows)
         _check_float32(subject, shape)
         _check_model_file(subject, shape)
     check_export(subject, shape, _inputs(np.random.default_rng(6), (ROWS, *shape), np.float32))
@@ -165,6 +171,33 @@ def _check_gradients(subject: Subject, in_shape: tuple, training: bool) -> None:
     for p, grad in zip(probe.params, grads):
         if not np.all(np.isfinite(p.grad)) or relative_difference(p.grad, grad) > 1e-9:
             raise subject.fail(check, f"backward(dy, need_dx=False) fills {p.name}.grad differently from backward(dy)")
+
+
+def _check_descent(subject: Subject, in_shape: tuple, rows: int) -> None:
+    """``backward_descent`` against ``backward`` then ``value -= rate·grad``, from the same parameters."""
+    probe = Probe(subject, in_shape, np.float64, seed=0)
+    fused = getattr(probe.layer, "backward_descent", None)
+    if fused is None or not probe.params:
+        return
+    check = f"the fused descent check ({rows} row{'s' if rows > 1 else ''})"
+    rng = np.random.default_rng(7)
+    x, dy = _inputs(rng, (rows, *in_shape)), rng.standard_normal((rows, *probe.out_shape))
+    rates = [0.1 * (i + 1) for i in range(len(probe.params))]
+    before = [p.value.copy() for p in probe.params]
+    probe.forward(x, True)
+    dx = probe.layer.backward(dy.copy())
+    dx = dx.copy() if isinstance(dx, np.ndarray) else dx
+    expected = [value - rate * p.grad for value, rate, p in zip(before, rates, probe.params)]
+    probe.forward(x, True)
+    fused_dx = fused(dy.copy(), rates, need_dx=True)
+    same_shape = isinstance(fused_dx, np.ndarray) and fused_dx.shape == dx.shape
+    if not same_shape or relative_difference(fused_dx, dx) > 1e-9:
+        raise subject.fail(
+            check, "backward_descent returns a different dx from backward's (compute dx before updating)"
+        )
+    for p, want in zip(probe.params, expected):
+        if relative_difference(p.value, want) > 1e-9:
+            raise subject.fail(check, f"backward_descent leaves {p.name} elsewhere than value - rate * grad")
 
 
 def _check_float32(subject: Subject, in_shape: tuple) -> None:

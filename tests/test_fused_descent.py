@@ -1,0 +1,135 @@
+"""The fused training step: with plain SGD, each layer applies its own update as it backpropagates."""
+
+import attrs
+import numpy as np
+import pytest
+from conftest import assert_same_arrays
+from zoo_builtins.layers import Dense
+from zoo_builtins.optimizers import SGD
+
+import zoo
+import zoo.testing
+from zoo.config import ModelEntry
+from zoo.errors import PluginError
+from zoo.network import Network
+from zoo.training import train
+
+ENTRY = {
+    "layers": [
+        {"type": "dense", "units": 32},
+        {"type": "relu"},
+        {"type": "dropout", "rate": 0.2},
+        {"type": "dense", "units": 10},
+    ],
+    "loss": {"type": "softmax_cross_entropy"},
+    "optimizer": {"type": "sgd", "lr": 0.05},
+    "batches": {"type": "shuffled", "size": 16},
+    "train": {"steps": 60, "log_every": 30},
+}
+
+
+class UnfusedSGD(SGD):
+    """The built-in SGD without ``descent_rates``: every step goes through backward() and step()."""
+
+    descent_rates = None
+
+
+class PlainDense(Dense):
+    """A dense layer without its own fused update, as a third-party layer would be."""
+
+    backward_descent = None
+
+
+class WrongRates(SGD):
+    def descent_rates(self, params):
+        return [self.lr]  # one rate, whatever the number of parameters
+
+
+class StaleDx(Dense):
+    """Updates its weights before computing dx: what the kit's fused-descent check must catch."""
+
+    def backward_descent(self, dy, rates, need_dx=True):
+        self.backward(dy, need_dx=False)
+        zoo.layers.descend(self.params(), rates)
+        return self._dx(dy) if need_dx else None
+
+
+class Plugins:
+    @zoo.hookimpl
+    def register_optimizers(self, register):
+        register("unfused_sgd", UnfusedSGD)
+        register("wrong_rates_sgd", WrongRates)
+
+    @zoo.hookimpl
+    def register_layers(self, register):
+        register("plain_dense", PlainDense)
+        register("stale_dx_dense", StaleDx)
+
+
+@pytest.fixture(scope="module")
+def plugins():
+    return zoo.testing.catalog_with(Plugins())
+
+
+def trained(catalog, splits, overrides=()):
+    entry = ModelEntry.from_table("fused", ENTRY, "test", catalog).with_overrides(list(overrides), catalog)
+    return train(entry, splits, catalog, seed=3)
+
+
+def test_fused_step_rounds_exactly_as_backward_then_sgd(plugins, small_mnist):
+    fused, fused_result = trained(plugins, small_mnist)
+    unfused, unfused_result = trained(plugins, small_mnist, ["optimizer.type=unfused_sgd"])
+    assert_same_arrays(fused.state(), unfused.state())
+    assert [attrs.evolve(r, seconds=0) for r in fused_result.history] == [
+        attrs.evolve(r, seconds=0) for r in unfused_result.history
+    ]
+
+
+def test_a_layer_without_its_own_fused_update_is_updated_as_sgd_would(plugins, small_mnist):
+    plain = ["layers.0.type=plain_dense", "layers.3.type=plain_dense"]
+    fused, _ = trained(plugins, small_mnist, plain)
+    unfused, _ = trained(plugins, small_mnist, [*plain, "optimizer.type=unfused_sgd"])
+    assert_same_arrays(fused.state(), unfused.state())
+
+
+def test_online_steps_use_one_rank_one_update_close_to_the_separate_steps(plugins, small_mnist):
+    """At batch size 1 dense layers update through BLAS ger, which rounds differently in the last bits only."""
+    online = ["batches.size=1", "train.steps=400", "train.log_every=400"]
+    fused, fused_result = trained(plugins, small_mnist, online)
+    unfused, unfused_result = trained(plugins, small_mnist, [*online, "optimizer.type=unfused_sgd"])
+    for name, value in fused.state().items():
+        np.testing.assert_allclose(value, unfused.state()[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    assert not np.array_equal(fused.state()["layers.0.W"], unfused.state()["layers.0.W"])  # ger really ran
+    assert abs(fused_result.test_accuracy - unfused_result.test_accuracy) <= 0.002
+    again, _ = trained(plugins, small_mnist, online)
+    assert_same_arrays(fused.state(), again.state())
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["optimizer.momentum=0.9"], ["optimizer.weight_decay=0.001"], ["train.clip_norm=0.5"]],
+    ids=["momentum", "weight decay", "clipping"],
+)
+def test_no_fusion_where_the_update_is_not_plain_descent(plugins, small_mnist, overrides, monkeypatch):
+    calls = []
+    monkeypatch.setattr(Network, "backward_descent", lambda self, rates: calls.append(rates))
+    trained(plugins, small_mnist, [*overrides, "train.steps=3"])
+    assert calls == []
+
+
+def test_a_schedule_scales_the_fused_rates(plugins, small_mnist):
+    schedule = ["schedule.type=cosine", "train.steps=40"]
+    fused, _ = trained(plugins, small_mnist, schedule)
+    unfused, _ = trained(plugins, small_mnist, [*schedule, "optimizer.type=unfused_sgd"])
+    assert_same_arrays(fused.state(), unfused.state())
+
+
+def test_rates_an_optimizer_gets_wrong_are_one_plugin_error(plugins, small_mnist):
+    with pytest.raises(PluginError, match=r"descent_rates\(\) returned \[0.05\]: it must be None or a list of 4"):
+        trained(plugins, small_mnist, ["optimizer.type=wrong_rates_sgd"])
+
+
+def test_the_kit_checks_a_fused_update_against_backward(plugins):
+    zoo.testing.check_layer("dense", {"units": 3}, catalog=plugins)
+    with pytest.raises(zoo.testing.ConformanceError, match="different dx from backward's"):
+        zoo.testing.check_layer("stale_dx_dense", {"units": 3}, catalog=plugins)
