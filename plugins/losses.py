@@ -34,6 +34,7 @@ class SoftmaxCrossEntropy(ScaledLoss):
     """
 
     label_smoothing: float = attrs.field(default=0.0, validator=number(ge=0, lt=1))
+    _starts_for: tuple = attrs.field(init=False, default=())
 
     def forward(self, logits, labels):
         n, classes = logits.shape
@@ -41,16 +42,15 @@ class SoftmaxCrossEntropy(ScaledLoss):
         row = self._buffers.get("row", (n, 1), logits.dtype)
         true_logit = self._buffers.get("true_logit", (n,), logits.dtype)
         self._picked = self._buffers.get("picked", (n,), np.intp)
-        np.multiply(self._buffers.arange(n), classes, out=self._picked)
-        self._picked += labels  # flat positions of the true classes
-        np.max(logits, axis=1, keepdims=True, out=row)
+        np.add(self._row_starts(n, classes), labels, out=self._picked)  # flat positions of the true classes
+        np.maximum.reduce(logits, axis=1, keepdims=True, out=row)  # np.max without its Python wrapper
         np.subtract(logits, row, out=p)
         # log-sum-exp of the shifted logits; the true class's shifted logit is read before exp.
         np.take(p.reshape(-1), self._picked, out=true_logit, mode="clip")
         # Σ_k −log p_k / K = lse − mean_k z_k: the spread part of the smoothed loss.
         spread = float(p.sum()) / classes if self.label_smoothing else 0.0
         np.exp(p, out=p)
-        np.sum(p, axis=1, keepdims=True, out=row)
+        np.add.reduce(p, axis=1, keepdims=True, out=row)
         p /= row
         np.log(row, out=row)
         self._p, self._labels = p, labels
@@ -58,6 +58,14 @@ class SoftmaxCrossEntropy(ScaledLoss):
             return self.scale * float(row.sum() - true_logit.sum()) / n
         keep = 1 - self.label_smoothing
         return self.scale * (float(row.sum()) - keep * float(true_logit.sum()) - self.label_smoothing * spread) / n
+
+    def _row_starts(self, n, classes):
+        """``0, K, 2K, ...`` for ``n`` rows of ``K`` classes, made again only when ``n`` or ``K`` changes."""
+        starts = self._buffers.get("row_starts", (n,), np.intp)
+        if self._starts_for != (n, classes):
+            np.multiply(self._buffers.arange(n), classes, out=starts)
+            self._starts_for = (n, classes)
+        return starts
 
     def probabilities(self, logits):
         """Softmax of ``logits``, a new array: what the network predicts."""
