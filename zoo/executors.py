@@ -4,10 +4,14 @@ Every trial runs with one BLAS thread, whatever runs it: OpenBLAS splits a matri
 differently for different thread counts, which changes the last bits of float32 results.
 With one thread per trial, a trial's numbers depend only on its entry, settings and seed,
 never on the executor, the number of jobs or the order trials ran in.
+
+Local workers write their run directories as they train; Dask workers (:mod:`zoo.dask_executor`)
+return what they trained, and this process writes the run directories.
 """
 
 import concurrent.futures
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
@@ -17,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from zoo.errors import ZooError, one_line
+from zoo.errors import ZooError
 from zoo.training import Interrupted
 from zoo.trial import Trial, TrialContext, run_trial
 
@@ -49,37 +53,39 @@ def execute(trial: Trial, options: TrialContext) -> dict[str, Any]:
         return {"status": "failed", "error": str(error), "settings": trial.settings, **started}
 
 
-def execute_single_threaded(trial: Trial, options: TrialContext) -> dict[str, Any]:
-    """:func:`execute` with BLAS limited to one thread at run time (a Dask worker has numpy loaded already)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return execute(trial, options)
-
-
 @attrs.frozen
 class Outcome:
-    """Every trial's result dict, in the order the trials were given; None for trials never started."""
+    """Every trial's result dict, in the order the trials were given; None for trials never started
+    (on Dask, an ``interrupted`` result: "stopped before it started")."""
 
     results: list[dict[str, Any] | None]
     stopped: bool
 
 
-def run_trials(
+Runner = Callable[[Callable[[], bool], Callable[[int, dict[str, Any]], None]], Outcome]
+"""``run(should_stop, on_result)``: runs the trials, calling ``on_result(index, result)`` as each ends;
+``should_stop()`` turning true stops new trials and asks running ones to stop after their current step."""
+
+
+@contextlib.contextmanager
+def prepared(
     trials: list[Trial],
     options: TrialContext,
     *,
     jobs: int | None = None,
     executor: str = "local",
     address: str | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_result: Callable[[int, dict[str, Any]], None] = lambda index, result: None,
-) -> Outcome:
-    """Run ``trials``; ``should_stop()`` turning true stops new trials and asks running ones to stop."""
+) -> Iterator[Runner]:
+    """``executor`` made ready to run ``trials``, every check done before the caller records anything (for Dask:
+    the scheduler reached, each trial's entry resolved, every worker able to load the plugins)."""
     check_executor(executor, address)
     if executor == "dask":
-        return _run_dask(trials, options, address, on_result)
-    return _run_local(trials, options, jobs or os.cpu_count() or 1, should_stop, on_result)
+        from zoo import dask_executor  # which builds on this module
+
+        with dask_executor.connected(trials, options, address) as run:
+            yield run
+    else:
+        yield functools.partial(_run_local, trials, options, jobs or os.cpu_count() or 1)
 
 
 def check_executor(executor: str, address: str | None) -> None:
@@ -140,23 +146,3 @@ def _run_local(trials, options, jobs, should_stop, on_result) -> Outcome:
         raise
     pool.shutdown()
     return Outcome(results, stop_event.is_set())
-
-
-def _run_dask(trials, options, address, on_result) -> Outcome:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ZooError("--executor dask needs dask.distributed: pip install 'numpy-zoo[dask]'") from None
-    try:
-        client = Client(address, timeout="10s")
-    except (OSError, TimeoutError) as error:
-        raise ZooError(f"cannot reach the Dask scheduler at {address}: {one_line(error)}") from None
-    results: list[dict[str, Any] | None] = [None] * len(trials)
-    with client:
-        futures = [client.submit(execute_single_threaded, trial, options, pure=False) for trial in trials]
-        index = {future.key: i for i, future in enumerate(futures)}
-        for future in as_completed(futures):
-            i = index[future.key]
-            results[i] = future.result()
-            on_result(i, results[i])
-    return Outcome(results, False)

@@ -12,8 +12,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ConfigError, ZooError
-from zoo.executors import Outcome, check_executor, run_trials
+from zoo.errors import ConfigError, ZooError, one_line
+from zoo.executors import Outcome, prepared
 from zoo.runs import abandon_running, runs_root, write_group
 from zoo.trial import Trial, TrialContext
 
@@ -48,30 +48,25 @@ def run_group(
     should_stop: Callable[[], bool] | None,
 ) -> Outcome:
     """Run ``trials`` as the group ``group`` of ``kind`` (compare or sweep), its group file saying ``running``."""
-    check_executor(executor, address)
-    write_group(options.runs_dir, group, {"kind": kind, "status": "running", "runs": []})
-    if on_start:
-        on_start(group, trials)
-    report = on_result or (lambda trial, result: None)
-    try:
-        return run_trials(
-            trials,
-            options,
-            jobs=jobs,
-            executor=executor,
-            address=address,
-            should_stop=should_stop or (lambda: False),
-            on_result=lambda index, result: report(trials[index], result),
-        )
-    except KeyboardInterrupt:  # the trials were killed: no run may stay "running"
-        _abandon(options, group, kind, "stopped at once by Ctrl-C")
-        raise
-    except BrokenProcessPool:
-        _abandon(options, group, kind, "its worker process died")
-        raise ZooError(
-            "a worker process died before its trial ended (killed, or out of memory; or a script that calls "
-            'zoo.compare or zoo.sweep outside `if __name__ == "__main__":`, which worker processes need)'
-        ) from None
+    with prepared(trials, options, jobs=jobs, executor=executor, address=address) as run_trials:
+        write_group(options.runs_dir, group, {"kind": kind, "status": "running", "runs": []})
+        if on_start:
+            on_start(group, trials)
+        report = on_result or (lambda trial, result: None)
+        try:
+            return run_trials(should_stop or (lambda: False), lambda index, result: report(trials[index], result))
+        except KeyboardInterrupt:  # the trials were killed: no run may stay "running"
+            _abandon(options, group, kind, "stopped at once by Ctrl-C")
+            raise
+        except ZooError as error:  # a result that cannot be recorded: the group must not stay "running"
+            _abandon(options, group, kind, one_line(error))
+            raise
+        except BrokenProcessPool:
+            _abandon(options, group, kind, "its worker process died")
+            raise ZooError(
+                "a worker process died before its trial ended (killed, or out of memory; or a script that calls "
+                'zoo.compare or zoo.sweep outside `if __name__ == "__main__":`, which worker processes need)'
+            ) from None
 
 
 def refuse_in_a_spawned_worker() -> None:

@@ -69,34 +69,19 @@ class Run:
         settings: dict[str, Any] | None = None,
         group: str | None = None,
     ) -> "Run":
-        run_id = new_id(entry.name)
-        info = {
-            "id": run_id,
-            "name": entry.name,
-            "group": group,
-            "status": "running",
-            "error": None,
-            "seed": seed,
-            "overrides": list(overrides),
-            "settings": settings or {},
-            "entry": entry.table,
-            "config": resolved(entry, catalog),
-            "dataset": entry.data.dataset,
-            "classes": [str(c) for c in classes],
-            "zoo_version": zoo.__version__,
-            "packages": package_versions(entry, catalog),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "started": now(),
-            "finished": None,
-            "metrics": None,
-        }
-        run = cls(root / run_id, info)
+        info = run_info(entry, catalog, seed=seed, overrides=overrides, classes=classes, settings=settings, group=group)
+        run = cls.new_directory(root, info)
+        run.write()
+        return run
+
+    @classmethod
+    def new_directory(cls, root: Path, info: dict[str, Any]) -> "Run":
+        """The run ``info`` describes in a new, empty directory ``root/<id>``; run.json is not written yet."""
+        run = cls(root / info["id"], info)
         try:
             run.path.mkdir(parents=True)
         except OSError as error:
             raise RunError(f"{run.path}: cannot create the run directory: {one_line(error)}") from None
-        run.write()
         return run
 
     def write(self) -> None:
@@ -131,6 +116,41 @@ class Run:
 
     def finish(self, status: str, *, metrics: dict[str, Any] | None = None, error: str | None = None) -> None:
         self.update(status=status, metrics=metrics, error=error, finished=now())
+
+
+def run_info(
+    entry: ModelEntry,
+    catalog: Catalog,
+    *,
+    seed: int,
+    overrides: list[str],
+    classes: list[str],
+    settings: dict[str, Any] | None = None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """What ``run.json`` says of a new run, ``running``, with a new id: the entry, its resolved config, and the
+    versions of this process (the one that trains it)."""
+    return {
+        "id": new_id(entry.name),
+        "name": entry.name,
+        "group": group,
+        "status": "running",
+        "error": None,
+        "seed": seed,
+        "overrides": list(overrides),
+        "settings": settings or {},
+        "entry": entry.table,
+        "config": resolved(entry, catalog),
+        "dataset": entry.data.dataset,
+        "classes": [str(c) for c in classes],
+        "zoo_version": zoo.__version__,
+        "packages": package_versions(entry, catalog),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "started": now(),
+        "finished": None,
+        "metrics": None,
+    }
 
 
 def package_versions(entry: ModelEntry, catalog: Catalog) -> dict[str, str]:

@@ -65,9 +65,7 @@ def run_trial(
     catalog = default_catalog()
     entry = load_entry(trial.entry, catalog, list(trial.overrides))
     seed = entry.seed_for(trial.seed)
-    check_fits(entry, catalog)
-    splits = load_splits(entry, catalog, seed, options.data_dir)
-    build_network(entry, catalog, splits.in_shape, len(splits.classes), np.random.SeedSequence(0))  # contract 1
+    splits = prepare(entry, catalog, seed, options.data_dir)
     run = Run.create(
         runs_root(options.runs_dir),
         entry,
@@ -80,6 +78,14 @@ def run_trial(
     )
     on_start(run)
     return _execute(run, entry, splits, catalog, seed, options, None, trial.test, on_log, on_step, should_stop)
+
+
+def prepare(entry: ModelEntry, catalog: Catalog, seed: int, data_dir: Path | None) -> Splits:
+    """The splits ``entry`` trains on with ``seed``, once its network is known to fit them."""
+    check_fits(entry, catalog)
+    splits = load_splits(entry, catalog, seed, data_dir)
+    build_network(entry, catalog, splits.in_shape, len(splits.classes), np.random.SeedSequence(0))  # contract 1
+    return splits
 
 
 def check_fits(entry: ModelEntry, catalog: Catalog) -> None:
@@ -171,7 +177,14 @@ def _execute(
     modelfile.save(run.path / "model.npz", network, entry, meta=meta)
     if result.test_predictions is not None:
         run.save_predictions(result.test_predictions)
-    metrics = {
+    run.finish("completed", metrics=run_metrics(result))
+    run.checkpoint_path.unlink(missing_ok=True)  # the model file supersedes it
+    return result.summary() | {"run": run.info["id"], "settings": run.info["settings"]}
+
+
+def run_metrics(result: TrainResult) -> dict[str, Any]:
+    """The metrics run.json records of a completed run."""
+    return {
         "test_accuracy": result.test_accuracy,
         "val_accuracy": result.val_accuracy,
         "train_seconds": result.train_seconds,
@@ -179,9 +192,6 @@ def _execute(
         "kept_epoch": result.kept_epoch,
         "ended": result.ended,
     }
-    run.finish("completed", metrics=metrics)
-    run.checkpoint_path.unlink(missing_ok=True)  # the model file supersedes it
-    return result.summary() | {"run": run.info["id"], "settings": run.info["settings"]}
 
 
 def model_meta(entry: ModelEntry, catalog: Catalog, result: TrainResult, run: str | None = None) -> dict[str, Any]:
