@@ -31,6 +31,9 @@ SMALL_CNN = str(Path(__file__).parent / "data" / "small-cnn-every-layer.toml")
 CASES = {
     "cnn-batchnorm-dropout-augment": (SMALL_CNN, ["train.steps=40", "train.log_every=15"]),
     "dropout-augment-sgd": ("tuned-784-100-200-200-10-dropout-augment", ["train.steps=60", "train.log_every=25"]),
+    # Elastic distortions, prefetched: at a checkpoint the thread has already drawn the next batch's noise.
+    # 40 steps per epoch of the 5000 training images: step 37 is mid-epoch.
+    "elastic-prefetch": ("best-784-800-800-10-elastic", ["train.steps=45", "train.log_every=20"]),
     "adam": ("tuned-784-10-10-adam", ["train.steps=90", "train.log_every=40"]),
     "random-sample": ("seed-000-random-sample-sgd", ["train.steps=50", "train.log_every=20"]),
     # 79 steps per epoch of the 5000 training images: step 37 is mid-warm-up.

@@ -13,6 +13,7 @@ MLPS = [
     "seed-003-minibatch-per-layer-lr",
     "tuned-784-512-10-dropout",
     "tuned-784-100-200-200-10-dropout-augment",
+    "best-784-800-800-10-elastic",  # augmented batches are made a step ahead in a thread that tracemalloc sees too
 ]
 CNNS = ["lenet-5", str(Path(__file__).parent / "data" / "small-cnn-every-layer.toml")]
 MLP_SIZES, CNN_SIZES = (1024, 4096), (1024, 2048)

@@ -19,6 +19,7 @@ from zoo.errors import ConfigError, DivergenceError, ZooError
 from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
 from zoo.optim import descent_rates
+from zoo.prefetch import batch_feed
 from zoo.schedule import check_schedule, checked_multiplier
 from zoo.splits import Splits, split
 
@@ -186,6 +187,7 @@ def train(
             next(batches)
         if first % per_epoch:
             optimizer.start_epoch(first // per_epoch)
+    feed = batch_feed(maker, labels, batches, total - first)  # augmented batches are made a step ahead
 
     def snapshot(step: int) -> Checkpoint:
         state = attrs.asdict(progress, recurse=False) | {"history": [attrs.asdict(r) for r in progress.history]}
@@ -196,63 +198,56 @@ def train(
             step=step,
             params={k: v.copy() for k, v in network.state().items()},
             optimizer={k: np.array(v, copy=True) for k, v in optimizer.state().items()},
-            rngs={"layers": [r.bit_generator.state for r in network.rngs], "augment": augment_rng.bit_generator.state},
+            rngs={"layers": [r.bit_generator.state for r in network.rngs], "augment": feed.augment_state()},
             progress=state,
             schedule={k: np.array(v, copy=True) for k, v in _schedule_state(lr_schedule).items()},
             best={k: v.copy() for k, v in best.weights.items()} if best is not None else {},
         )
 
     started = time.perf_counter()
-    for step in range(first, total):
-        if should_stop():
-            if hasattr(optimizer, "state"):
-                on_checkpoint(snapshot(step))
-            raise Interrupted(entry.name, step, total)
-        if step % per_epoch == 0:
-            optimizer.start_epoch(step // per_epoch)
-        index = next(batches)
-        x, y = maker.make(index), labels[index]
-        output = network.forward(x, training=True)
-        loss = network.loss.forward(output, y)
-        if not math.isfinite(loss):
-            raise DivergenceError(_divergence_message(entry, network, x, step, per_epoch, loss))
-        progress.loss_sum += loss * len(y)
-        progress.correct += int(np.count_nonzero(output.argmax(axis=1) == y))
-        progress.seen += len(y)
-        if lr_schedule is not None:
-            optimizer.scale_lr(checked_multiplier(lr_schedule, step, entry.schedule.where))
-        rates = descent_rates(optimizer, network.params, entry.optimizer.where) if clip_norm is None else None
-        if rates is not None:  # plain descent: each layer updates itself as it backpropagates
-            network.backward_descent(rates)
-        else:
-            network.backward()
-            if clip_norm is not None:
-                clip_global_norm(network.params, clip_norm)
-            optimizer.step(network.params)
-        if (step + 1) % tick == 0:
-            on_step(step + 1, total)
-        if (step + 1) % log_every == 0 or step + 1 == total:
-            progress.seconds += time.perf_counter() - started
-            val_loss, val = (
-                evaluate(network, splits.val_images, splits.val_labels, val_maker) if val_maker else (None, None)
-            )
-            p = progress
-            record = LogRecord(
-                (step + 1) / per_epoch, step + 1, p.loss_sum / p.seen, p.correct / p.seen, val_loss, val, p.seconds
-            )
-            progress.history.append(record)
-            on_log(record)
-            progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
-            if observes:
-                lr_schedule.observe(attrs.asdict(record))
-            if best is not None and best.observe(
-                getattr(record, stopping.monitor), step + 1, record.epoch, network.state()
-            ):
-                ended = "early stopping"
-                break
-            started = time.perf_counter()
-        if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
-            on_checkpoint(snapshot(step + 1))
+    with feed:  # stops the prefetching thread however the loop ends
+        for step in range(first, total):
+            if should_stop():
+                if hasattr(optimizer, "state"):
+                    on_checkpoint(snapshot(step))
+                raise Interrupted(entry.name, step, total)
+            if step % per_epoch == 0:
+                optimizer.start_epoch(step // per_epoch)
+            x, y = feed.take()
+            output = network.forward(x, training=True)
+            loss = network.loss.forward(output, y)
+            if not math.isfinite(loss):
+                raise DivergenceError(_divergence_message(entry, network, x, step, per_epoch, loss))
+            progress.loss_sum += loss * len(y)
+            progress.correct += int(np.count_nonzero(output.argmax(axis=1) == y))
+            progress.seen += len(y)
+            if lr_schedule is not None:
+                optimizer.scale_lr(checked_multiplier(lr_schedule, step, entry.schedule.where))
+            _backward_and_update(network, optimizer, clip_norm, entry.optimizer.where)
+            if (step + 1) % tick == 0:
+                on_step(step + 1, total)
+            if (step + 1) % log_every == 0 or step + 1 == total:
+                progress.seconds += time.perf_counter() - started
+                val_loss, val = (
+                    evaluate(network, splits.val_images, splits.val_labels, val_maker) if val_maker else (None, None)
+                )
+                p = progress
+                record = LogRecord(
+                    (step + 1) / per_epoch, step + 1, p.loss_sum / p.seen, p.correct / p.seen, val_loss, val, p.seconds
+                )
+                progress.history.append(record)
+                on_log(record)
+                progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
+                if observes:
+                    lr_schedule.observe(attrs.asdict(record))
+                if best is not None and best.observe(
+                    getattr(record, stopping.monitor), step + 1, record.epoch, network.state()
+                ):
+                    ended = "early stopping"
+                    break
+                started = time.perf_counter()
+            if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < total:
+                on_checkpoint(snapshot(step + 1))
     kept = progress.history[-1]
     if best is not None:
         network.load_state(best.weights)
@@ -271,6 +266,19 @@ def train(
         ended=ended,
     )
     return network, result
+
+
+def _backward_and_update(network: Network, optimizer, clip_norm: float | None, where: str) -> None:
+    """Backpropagate the last loss and update the parameters: fused into one pass through the layers when the
+    optimizer's step is plain descent and no gradient clipping needs every gradient first."""
+    rates = descent_rates(optimizer, network.params, where) if clip_norm is None else None
+    if rates is not None:
+        network.backward_descent(rates)
+        return
+    network.backward()
+    if clip_norm is not None:
+        clip_global_norm(network.params, clip_norm)
+    optimizer.step(network.params)
 
 
 def _schedule_state(schedule) -> dict:
