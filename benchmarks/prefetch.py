@@ -27,10 +27,10 @@ def child(name: str, overrides: list[str], prefetch: bool) -> dict:
     from zoo.config import create
     from zoo.entries import load_entry
     from zoo.loading import default_catalog
-    from zoo.prefetch import Batches
+    from zoo.prefetch import Batches, PrefetchedBatches
 
-    if not prefetch:  # every batch made when its step asks for it, as before prefetching
-        training.batch_feed = lambda *args: Batches(*args)
+    # Before: every batch made when its step asks for it; after: a step ahead, whatever zoo.prefetch.core_to_spare says.
+    training.batch_feed = lambda *args: (PrefetchedBatches if prefetch else Batches)(*args)
     catalog = default_catalog()
     full = load_entry(name, catalog)
     entry = load_entry(name, catalog, overrides)

@@ -1,10 +1,16 @@
-"""Built-in augmenters: random shifts, rotations and elastic distortions, one ``map_coordinates`` call per batch,
+"""Built-in augmenters: random shifts, rotations and elastic distortions, resampled by ``map_coordinates``,
 and random horizontal flips.
 
 Each image gets its own random transform, but the whole batch is resampled at once
-(bilinear, zeros outside), so there is no Python loop over images. Bilinear
+(bilinear, zeros outside), so there is no Python loop over images; the resampling is split
+over the cores in threads (each output pixel depends on its own source point alone, so the
+result is the same however it is split). Bilinear
 interpolation of values in [0, 1] stays in [0, 1]; labels are untouched.
 """
+
+import concurrent.futures
+import functools
+import os
 
 import attrs
 import numpy as np
@@ -142,8 +148,26 @@ def _resample_framed(images, source, buffers):
     framed[:, 0], framed[:, -1], framed[:, :, 0], framed[:, :, -1] = 0, 0, 0, 0
     out = buffers.get("out", images.shape, images.dtype)
     tall = framed.reshape(n * (height + 2), width + 2)
-    ndimage.map_coordinates(tall, source, output=out, order=1, mode="nearest")
+    parts = [slice(start, start + -(-n // CORES)) for start in range(0, n, -(-n // CORES))]
+    resample = [(tall, source[:, part], out[part]) for part in parts]  # each output pixel is its own: split freely
+    others = [_pool().submit(_resample, *work) for work in resample[1:]]
+    _resample(*resample[0])
+    for other in others:
+        other.result()  # raises what the thread raised
     return out
+
+
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+"""The batch's resampling is split over this many threads: ``map_coordinates`` releases the GIL."""
+
+
+def _resample(tall, source, out) -> None:
+    ndimage.map_coordinates(tall, source, output=out, order=1, mode="nearest")
+
+
+@functools.cache
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(max_workers=max(1, CORES - 1), thread_name_prefix="zoo-resample")
 
 
 @attrs.define(eq=False)

@@ -20,10 +20,36 @@ from zoo.training import Interrupted, train
 
 AUGMENTED = "tuned-784-100-200-200-10-dropout-augment"  # affine shifts and rotations, dropout
 ELASTIC = "best-784-800-800-10-elastic"
+CORE_TO_SPARE = prefetch.core_to_spare
 
 
 def prefetch_threads():
     return [t for t in threading.enumerate() if t.name == "zoo-prefetch"]
+
+
+@pytest.fixture(autouse=True)
+def core_to_spare(monkeypatch):
+    """Every test here prefetches where zoo would with a core to spare, whatever this machine's BLAS threads."""
+    monkeypatch.setattr(prefetch, "core_to_spare", lambda: True)
+
+
+@pytest.mark.parametrize(
+    "variables, cores, spare",
+    [
+        ({}, 2, False),
+        ({"OPENBLAS_NUM_THREADS": "1"}, 2, True),
+        ({"OMP_NUM_THREADS": "2"}, 2, False),
+        ({"OPENBLAS_NUM_THREADS": "1"}, 1, False),
+        ({"MKL_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "1"}, 4, True),
+    ],
+)
+def test_a_core_is_spared_only_when_blas_is_limited_below_the_cores(variables, cores, spare, monkeypatch):
+    for name in prefetch.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert CORE_TO_SPARE() is spare  # the function itself, not the autouse fixture's stand-in
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ quarter to a third of an MLP step; made ahead it overlaps the step's matrix prod
 from the augment generator, are the same as when made one by one in the loop.
 """
 
+import os
 import queue
 import threading
 
@@ -13,15 +14,31 @@ import numpy as np
 from zoo.batching import BatchMaker
 from zoo.layers import Buffers
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 def batch_feed(maker: BatchMaker, labels: np.ndarray, indices, count: int) -> "Batches | PrefetchedBatches":
     """The next ``count`` batches of ``indices`` (an iterator of slices or index arrays): images as ``maker``
     makes them, and their ``labels``.
 
-    Augmented batches are made ahead; without augmenters there is nothing worth overlapping, and
-    the plain feed keeps the maker's reuse of an unchanged full batch.
+    Augmented batches are made ahead when BLAS leaves a core for the thread (:func:`core_to_spare`);
+    without augmenters there is nothing worth overlapping, and the plain feed keeps the maker's
+    reuse of an unchanged full batch. Both feeds give the same batches.
     """
-    return (PrefetchedBatches if maker.augmenters else Batches)(maker, labels, indices, count)
+    ahead = maker.augmenters and core_to_spare()
+    return (PrefetchedBatches if ahead else Batches)(maker, labels, indices, count)
+
+
+def core_to_spare() -> bool:
+    """Whether BLAS is limited to fewer threads than this process has cores (``OPENBLAS_NUM_THREADS`` and kin).
+
+    With BLAS on every core (OpenBLAS's default), a prefetching thread made the best MLP 8-10 %
+    slower on 2 cores (its products wait for a descheduled BLAS thread); with one BLAS thread it
+    made it 1.24-1.27x faster (benchmarks/prefetch.py, 2026-12-02).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limits = [int(value) for name in THREAD_VARIABLES if (value := os.environ.get(name, "")).isdigit()]
+    return bool(limits) and 0 < min(limits) < cores
 
 
 class Batches:
