@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from test_plugin_loading import GOOD
 from typer.testing import CliRunner
 
 import zoo
@@ -29,25 +30,7 @@ distributed = pytest.importorskip("distributed")
 ADAM = "tuned-784-10-10-adam"
 runner = CliRunner()
 
-HALVE_PLUGIN = """
-import attrs
-import zoo
-
-@attrs.define
-class Halve:
-    def build(self, in_features, dtype, rng):
-        return in_features
-    def params(self):
-        return []
-    def forward(self, x, training):
-        return x * x.dtype.type(0.5)
-    def backward(self, dy, need_dx=True):
-        return dy * dy.dtype.type(0.5)
-
-@zoo.hookimpl
-def register_layers(register):
-    register("halve", Halve)
-"""
+HALVE_PLUGIN = GOOD  # a layer plugin given as a .py file
 
 USES_HALVE = """
 description = "a dense layer, halved"

@@ -85,10 +85,14 @@ def test_fused_step_rounds_exactly_as_backward_then_sgd(plugins, small_mnist):
     ]
 
 
-def test_a_layer_without_its_own_fused_update_is_updated_as_sgd_would(plugins, small_mnist):
-    plain = ["layers.0.type=plain_dense", "layers.3.type=plain_dense"]
-    fused, _ = trained(plugins, small_mnist, plain)
-    unfused, _ = trained(plugins, small_mnist, [*plain, "optimizer.type=unfused_sgd"])
+@pytest.mark.parametrize(
+    "overrides",
+    [["layers.0.type=plain_dense", "layers.3.type=plain_dense"], ["schedule.type=cosine", "train.steps=40"]],
+    ids=["layers without their own fused update", "a schedule scaling the rates"],
+)
+def test_fused_steps_round_as_sgd_would(plugins, small_mnist, overrides):
+    fused, _ = trained(plugins, small_mnist, overrides)
+    unfused, _ = trained(plugins, small_mnist, [*overrides, "optimizer.type=unfused_sgd"])
     assert_same_arrays(fused.state(), unfused.state())
 
 
@@ -115,13 +119,6 @@ def test_no_fusion_where_the_update_is_not_plain_descent(plugins, small_mnist, o
     monkeypatch.setattr(Network, "backward_descent", lambda self, rates: calls.append(rates))
     trained(plugins, small_mnist, [*overrides, "train.steps=3"])
     assert calls == []
-
-
-def test_a_schedule_scales_the_fused_rates(plugins, small_mnist):
-    schedule = ["schedule.type=cosine", "train.steps=40"]
-    fused, _ = trained(plugins, small_mnist, schedule)
-    unfused, _ = trained(plugins, small_mnist, [*schedule, "optimizer.type=unfused_sgd"])
-    assert_same_arrays(fused.state(), unfused.state())
 
 
 def test_rates_an_optimizer_gets_wrong_are_one_plugin_error(plugins, small_mnist):
