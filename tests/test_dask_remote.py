@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import DATA
 from test_plugin_loading import GOOD
 from typer.testing import CliRunner
 
@@ -54,6 +55,7 @@ def cluster(tmp_path_factory):
         patch.chdir(workers / "cwd")
         patch.setenv("TMPDIR", str(workers / "tmp"))
         patch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # the interpreter's own .pyc files would count as writes
+        patch.setenv("ZOO_DATA", str(DATA))  # absolute: CI's ZOO_DATA=../shared/data means nothing from workers/cwd
         for name in ("ZOO_PLUGINS", "ZOO_RUNS", "ZOO_REGISTRY_PATH"):
             patch.delenv(name, raising=False)
         local = distributed.LocalCluster(
