@@ -26,8 +26,8 @@ def _gemv(a, x, out, transpose=False):
     """``out = a @ x`` (``a.T @ x`` if ``transpose``) for a Fortran-ordered ``a``, through scipy's BLAS ``gemv``.
 
     On one sample, dense uses scipy's BLAS throughout (``gemv`` here, ``ger`` for the update):
-    NumPy and SciPy each bundle an OpenBLAS, and when both are used in one step both pools'
-    threads spin between calls and fight for the cores (seen here: twice as slow on 2 cores).
+    NumPy and SciPy each bundle an OpenBLAS, each with its own pool of threads, and a step that
+    used both would keep both pools' threads spinning for the same cores.
     """
     result = _blas("gemv", a.dtype)(1.0, a, x, beta=0.0, y=out, overwrite_y=True, trans=int(transpose))
     if result is not out:  # scipy had to copy after all
