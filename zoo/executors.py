@@ -22,10 +22,10 @@ from typing import Any
 import attrs
 
 from zoo.errors import ZooError
+from zoo.prefetch import THREAD_VARIABLES
 from zoo.training import Interrupted
 from zoo.trial import Trial, TrialContext, run_trial
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 EXECUTORS = ("local", "dask")
 
 _stop_event = None  # in a worker process: set by the parent to ask running trials to stop
