@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 
 from zoo.batching import BatchMaker
+from zoo.blas_pool import scipy_blas_single_threaded
 from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint, CheckpointError
 from zoo.clipping import clip_global_norm
@@ -205,7 +206,8 @@ def train(
         )
 
     started = time.perf_counter()
-    with feed:  # stops the prefetching thread however the loop ends
+    # The feed's context stops the prefetching thread however the loop ends.
+    with feed, scipy_blas_single_threaded():
         for step in range(first, total):
             if should_stop():
                 if hasattr(optimizer, "state"):

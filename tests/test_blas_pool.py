@@ -1,0 +1,41 @@
+"""SciPy's OpenBLAS runs one thread while zoo trains, and gets its own thread count back after."""
+
+import pytest
+
+from zoo import blas_pool
+from zoo.config import ModelEntry
+from zoo.training import train
+
+pytestmark = pytest.mark.skipif(blas_pool.scipy_blas_threads() is None, reason="SciPy's BLAS is not its own OpenBLAS")
+
+ENTRY = {
+    "layers": [{"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 10}],
+    "loss": {"type": "softmax_cross_entropy"},
+    "optimizer": {"type": "sgd", "lr": 0.05},
+    "batches": {"type": "shuffled", "size": 1},
+    "train": {"steps": 20, "log_every": 20},
+}
+
+
+@pytest.fixture
+def two_scipy_threads():
+    get, set_ = blas_pool._controls()
+    before = get()
+    set_(2)
+    yield
+    set_(before)
+
+
+def test_training_runs_scipy_blas_on_one_thread_and_restores_it(two_scipy_threads, catalog, small_mnist):
+    seen = []
+    entry = ModelEntry.from_table("pool", ENTRY, "test", catalog)
+    train(entry, small_mnist, catalog, on_step=lambda step, total: seen.append(blas_pool.scipy_blas_threads()))
+    assert seen and set(seen) == {1}
+    assert blas_pool.scipy_blas_threads() == 2
+
+
+def test_the_thread_count_comes_back_when_the_block_raises(two_scipy_threads):
+    with pytest.raises(KeyError), blas_pool.scipy_blas_single_threaded():
+        assert blas_pool.scipy_blas_threads() == 1
+        raise KeyError("stop")
+    assert blas_pool.scipy_blas_threads() == 2
