@@ -55,7 +55,7 @@ class SoftmaxCrossEntropy(ScaledLoss):
         np.log(row, out=row)
         self._p, self._labels = p, labels
         if not self.label_smoothing:
-            return self.scale * float(row.sum() - true_logit.sum()) / n
+            return self.scale * float(np.add.reduce(row, axis=None) - np.add.reduce(true_logit)) / n  # .sum() unwrapped
         keep = 1 - self.label_smoothing
         return self.scale * (float(row.sum()) - keep * float(true_logit.sum()) - self.label_smoothing * spread) / n
 
