@@ -30,10 +30,20 @@ class Network:
 
     _owned: list[slice] = attrs.field(init=False)
     """Which of ``params`` each layer owns."""
+    _descents: list[tuple] = attrs.field(init=False)
+    """For :meth:`backward_descent`, last layer first: index, layer, owned slice (None if it owns nothing) and
+    its ``backward_descent`` (or None)."""
 
     def __attrs_post_init__(self) -> None:
         counts = np.cumsum([0, *(len(layer.params()) for layer in self.layers)])
         self._owned = [slice(int(start), int(stop)) for start, stop in zip(counts[:-1], counts[1:])]
+        self._descents = []
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer, own = self.layers[i], self._owned[i]
+            if own.stop > own.start:
+                self._descents.append((i, layer, own, getattr(layer, "backward_descent", None)))
+            else:
+                self._descents.append((i, layer, None, None))
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -65,14 +75,14 @@ class Network:
         order): each layer updates its parameters once it has given ``dx``, through its own
         ``backward_descent`` when it has one, else by ``backward`` and :func:`zoo.layers.descend`."""
         dy = self.loss.backward()
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer, own, need_dx = self.layers[i], self._owned[i], i > 0
-            fused = getattr(layer, "backward_descent", None) if own.stop > own.start else None
+        for i, layer, own, fused in self._descents:
+            need_dx = i > 0
             if fused is not None:
                 dy = fused(dy, rates[own], need_dx=need_dx)
             else:
                 dy = layer.backward(dy, need_dx=need_dx)
-                descend(self.params[own], rates[own])
+                if own is not None:
+                    descend(self.params[own], rates[own])
             if need_dx:
                 dy = self._checked_dx(i, dy)
 
