@@ -50,7 +50,7 @@ def main() -> None:
     from zoo.config import ModelEntry, create
     from zoo.loading import default_catalog
     from zoo.network import build_network
-    from zoo.optim import descent_rates
+    from zoo.optim import DescentRates
     from zoo.splits import Splits
     from zoo.training import train
 
@@ -76,7 +76,7 @@ def main() -> None:
     for layer in network.layers:
         inputs.append(layer.forward(inputs[-1], True).copy())
     grads = [np.random.default_rng(1).standard_normal(a.shape).astype(np.float32) * 1e-3 for a in inputs]
-    rates = descent_rates(optimizer, network.params, "step_costs")
+    rates = DescentRates(optimizer, "step_costs")(network.params)
     parts = [("make the batch (gather, scale)", lambda: maker.make(index))]
     for i, layer in enumerate(network.layers):
         name = f"layer {i} {type(layer).__name__.lower()}"

@@ -1,5 +1,7 @@
 """The fused training step: with plain SGD, each layer applies its own update as it backpropagates."""
 
+import math
+
 import attrs
 import numpy as np
 import pytest
@@ -45,6 +47,18 @@ class WrongRates(SGD):
         return [self.lr]  # one rate, whatever the number of parameters
 
 
+class RatesGoingBad(SGD):
+    """Plain descent whose rates turn to NaN at the third step: checked however long they repeated before."""
+
+    def setup(self, params):
+        super().setup(params)
+        self._calls = 0
+
+    def descent_rates(self, params):
+        self._calls += 1
+        return [self.lr if self._calls < 3 else math.nan] * len(params)
+
+
 class StaleDx(Dense):
     """Updates its weights before computing dx: what the kit's fused-descent check must catch."""
 
@@ -59,6 +73,7 @@ class Plugins:
     def register_optimizers(self, register):
         register("unfused_sgd", UnfusedSGD)
         register("wrong_rates_sgd", WrongRates)
+        register("rates_going_bad_sgd", RatesGoingBad)
 
     @zoo.hookimpl
     def register_layers(self, register):
@@ -124,6 +139,11 @@ def test_no_fusion_where_the_update_is_not_plain_descent(plugins, small_mnist, o
 def test_rates_an_optimizer_gets_wrong_are_one_plugin_error(plugins, small_mnist):
     with pytest.raises(PluginError, match=r"descent_rates\(\) returned \[0.05\]: it must be None or a list of 4"):
         trained(plugins, small_mnist, ["optimizer.type=wrong_rates_sgd"])
+
+
+def test_rates_that_change_after_repeating_are_checked_again(plugins, small_mnist):
+    with pytest.raises(PluginError, match=r"descent_rates\(\) returned \[nan, nan, nan, nan\]"):
+        trained(plugins, small_mnist, ["optimizer.type=rates_going_bad_sgd"])
 
 
 def test_the_kit_checks_a_fused_update_against_backward(plugins):

@@ -42,18 +42,28 @@ class Optimizer(Protocol):
     #   does not call ``step``. Without the method, zoo always calls ``step``.
 
 
-def descent_rates(optimizer: Optimizer, params: list[Param], where: str) -> list[float] | None:
-    """The optimizer's ``descent_rates`` for this step, checked (None when it has none or declines)."""
-    method = getattr(optimizer, "descent_rates", None)
-    rates = method(params) if callable(method) else None
-    if rates is None:
-        return None
-    if not isinstance(rates, list) or len(rates) != len(params) or not all(_is_rate(r) for r in rates):
-        raise PluginError(
-            f"{where}: descent_rates() returned {rates!r}: it must be None or a list of {len(params)} "
-            "finite numbers >= 0, one per parameter"
-        )
-    return rates
+class DescentRates:
+    """An optimizer's ``descent_rates`` for each step, checked: in full when the answer changes, by one list
+    comparison while it equals the last answer checked (the rates of most steps are those of the step before)."""
+
+    def __init__(self, optimizer: Optimizer, where: str) -> None:
+        method = getattr(optimizer, "descent_rates", None)
+        self._method = method if callable(method) else None
+        self._where = where
+        self._checked: list | None = None
+
+    def __call__(self, params: list[Param]) -> list[float] | None:
+        """This step's rates, one per parameter, or None when the optimizer has none or declines."""
+        rates = self._method(params) if self._method is not None else None
+        if rates is None or (type(rates) is list and rates == self._checked):
+            return rates
+        if not isinstance(rates, list) or len(rates) != len(params) or not all(_is_rate(r) for r in rates):
+            raise PluginError(
+                f"{self._where}: descent_rates() returned {rates!r}: it must be None or a list of {len(params)} "
+                "finite numbers >= 0, one per parameter"
+            )
+        self._checked = list(rates)
+        return rates
 
 
 def _is_rate(value: object) -> bool:

@@ -19,7 +19,7 @@ from zoo.early_stopping import BestWeights
 from zoo.errors import ConfigError, DivergenceError, ZooError
 from zoo.evaluate import evaluate, predict
 from zoo.network import Network, build_network
-from zoo.optim import descent_rates
+from zoo.optim import DescentRates
 from zoo.prefetch import batch_feed
 from zoo.schedule import check_schedule, checked_multiplier
 from zoo.splits import Splits, split
@@ -179,6 +179,7 @@ def train(
     observes = callable(getattr(lr_schedule, "observe", None))
     best = BestWeights.of(stopping, network.state()) if stopping else None
     clip_norm = entry.train.clip_norm
+    rates_of = DescentRates(optimizer, entry.optimizer.where)
     progress, first, ended = _Progress(), 0, "budget"
     if checkpoint_every or resume:
         _check_checkpointable(entry, optimizer, lr_schedule)
@@ -225,7 +226,7 @@ def train(
             progress.seen += len(y)
             if lr_schedule is not None:
                 optimizer.scale_lr(checked_multiplier(lr_schedule, step, entry.schedule.where))
-            _backward_and_update(network, optimizer, clip_norm, entry.optimizer.where)
+            _backward_and_update(network, optimizer, rates_of, clip_norm)
             if (step + 1) % tick == 0:
                 on_step(step + 1, total)
             if (step + 1) % log_every == 0 or step + 1 == total:
@@ -270,10 +271,10 @@ def train(
     return network, result
 
 
-def _backward_and_update(network: Network, optimizer, clip_norm: float | None, where: str) -> None:
+def _backward_and_update(network: Network, optimizer, rates_of: DescentRates, clip_norm: float | None) -> None:
     """Backpropagate the last loss and update the parameters: fused into one pass through the layers when the
     optimizer's step is plain descent and no gradient clipping needs every gradient first."""
-    rates = descent_rates(optimizer, network.params, where) if clip_norm is None else None
+    rates = rates_of(network.params) if clip_norm is None else None
     if rates is not None:
         network.backward_descent(rates)
         return
