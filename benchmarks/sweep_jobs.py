@@ -6,8 +6,9 @@ single-threaded worker processes, and whether their numbers agree with the local
 By default it sweeps seed 003's dropout study over five rates (one seed each). Each
 configuration runs ``zoo sweep`` in a fresh process and a fresh temporary runs directory (the
 Dask ones with ``--executor dask`` against a cluster started beforehand, whose start is not
-timed); the table gives wall seconds, the speed-up over local --jobs 1 in the same round, the
-selected setting and test accuracy, and whether every number equals local --jobs 1's.
+timed); the table gives wall seconds, the speed-up over local --jobs 1 in the same round and
+over the same executor with one job or worker (Dask's 2 workers against its 1), the selected
+setting and test accuracy, and whether every number equals local --jobs 1's.
 """
 
 import argparse
@@ -65,15 +66,20 @@ def main() -> None:
             rows.append((executor, n, repeat, seconds, document))
             print(f"{executor} {n} round {repeat + 1}: {seconds:.1f} s", file=sys.stderr, flush=True)
     reference = rows[0][4]
-    print("| executor | jobs/workers | round | wall s | speed-up | selected | test accuracy | val per setting | same |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| executor | jobs/workers | round | wall s | speed-up | vs 1 of the same | selected | test accuracy "
+        "| val per setting | same |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for executor, n, repeat, seconds, document in rows:
         serial = next(r[3] for r in rows if r[2] == repeat and r[:2] == ("local", 1))
+        one = next(r[3] for r in rows if r[2] == repeat and r[:2] == (executor, 1))  # Dask 2 workers against 1
         vals = " ".join(f"{t['val_accuracy']:.4f}" for t in document["trials"])
         selected = ", ".join(f"{k}={v}" for k, v in document["selected"].items())
         same = "yes" if _numbers(document) == _numbers(reference) else "NO"
         print(
-            f"| {executor} | {n} | {repeat + 1} | {seconds:.1f} | {serial / seconds:.2f} | {selected} "
+            f"| {executor} | {n} | {repeat + 1} | {seconds:.1f} | {serial / seconds:.2f} | {one / seconds:.2f} "
+            f"| {selected} "
             f"| {document['test_accuracy']:.4f} | {vals} | {same} |"
         )
     print(f"\nidentical numbers across all runs: {all(_numbers(r[4]) == _numbers(reference) for r in rows)}")
