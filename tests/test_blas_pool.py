@@ -39,3 +39,13 @@ def test_the_thread_count_comes_back_when_the_block_raises(two_scipy_threads):
         assert blas_pool.scipy_blas_threads() == 1
         raise KeyError("stop")
     assert blas_pool.scipy_blas_threads() == 2
+
+
+def test_overlapping_blocks_restore_the_count_when_the_last_one_leaves(two_scipy_threads):
+    first, second = blas_pool.scipy_blas_single_threaded(), blas_pool.scipy_blas_single_threaded()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # as a training in another thread ending first
+    assert blas_pool.scipy_blas_threads() == 1
+    second.__exit__(None, None, None)
+    assert blas_pool.scipy_blas_threads() == 2

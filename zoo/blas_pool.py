@@ -12,7 +12,14 @@ import ctypes
 import functools
 import glob
 import os
+import threading
 from collections.abc import Iterator
+
+_lock = threading.Lock()
+_held = 0
+"""How many blocks hold the pool at one thread now."""
+_before = 1
+"""The thread count the first of them found, restored when the last one leaves."""
 
 
 @contextlib.contextmanager
@@ -20,19 +27,27 @@ def scipy_blas_single_threaded() -> Iterator[None]:
     """Run the block with SciPy's OpenBLAS on one thread, then restore its thread count.
 
     A no-op where SciPy's BLAS is not its bundled OpenBLAS (a system or Accelerate build), whose
-    threads zoo does not know how to reach. The setting is process-wide, as OpenBLAS's is.
+    threads zoo does not know how to reach. The setting is process-wide, as OpenBLAS's is: blocks
+    that overlap (trainings in several threads) hold it together, and the last to leave restores it.
     """
     controls = _controls()
     if controls is None:
         yield
         return
+    global _held, _before
     get, set_ = controls
-    before = get()
-    set_(1)
+    with _lock:
+        if not _held:
+            _before = get()
+            set_(1)
+        _held += 1
     try:
         yield
     finally:
-        set_(before)
+        with _lock:
+            _held -= 1
+            if not _held:
+                set_(_before)
 
 
 def scipy_blas_threads() -> int | None:
