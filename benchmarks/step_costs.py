@@ -7,7 +7,8 @@ the step on its own (median of many repetitions, in microseconds) and a whole st
 ``zoo.training.train``; "the rest" is the whole step minus the parts (the loop's own
 bookkeeping). Matrix products are listed apart from the element-wise work around them, and
 the GEMM-bound floor of the step (its FLOPs at the measured 128x784x512 GEMM rate) is shown
-for comparison.
+for comparison; at batch size 1, so are the level-2 BLAS calls alone (``gemv`` forward and for
+dx, ``ger`` for the update), the floor of a one-sample step.
 """
 
 import argparse
@@ -116,6 +117,27 @@ def main() -> None:
     print(f"{'whole step in zoo.training.train':40s} {step:9.1f}")
     print(f"\nGEMM-bound floor of the step: {floor:.1f} us ({rate:.1f} GFLOP/s at 128x784x512)", end="; ")
     print(f"step/floor {step / floor:.2f}")
+    if args.batch == 1:
+        blas_floor = level2_floor(widths, args.repeats)
+        print(
+            f"BLAS calls alone (gemv, gemv for dx, ger per layer; on vectors made once): {blas_floor:.1f} us", end="; "
+        )
+        print(f"step/that {step / blas_floor:.2f}")
+
+
+def level2_floor(widths: list[int], repeats: int) -> float:
+    """Microseconds of the level-2 BLAS calls a one-sample step of the MLP cannot avoid, each timed alone."""
+    from scipy.linalg import blas
+
+    total = 0.0
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        WT = np.ones((n_in, n_out), np.float32).T  # Fortran-ordered, as dense hands it to BLAS
+        x, y = np.ones(n_in, np.float32), np.ones(n_out, np.float32)
+        total += timed(lambda: blas.sgemv(1.0, WT, x, y=y, overwrite_y=1), repeats)
+        if i:  # the first layer needs no dx
+            total += timed(lambda: blas.sgemv(1.0, WT, y, trans=1, y=x, overwrite_y=1), repeats)
+        total += timed(lambda: blas.sger(-1e-9, y, x, a=WT, overwrite_a=1), repeats)
+    return total
 
 
 if __name__ == "__main__":
