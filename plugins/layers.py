@@ -172,7 +172,7 @@ class ReLU(ParameterFree):
 
     def forward(self, x, training):
         y = self._buffers.get("y", x.shape, x.dtype)
-        self._y = np.maximum(x, 0, out=y)
+        self._y = np.maximum(x, self._buffers.zeros("zeros", x.shape, x.dtype), out=y)  # faster than against 0
         return y
 
     def backward(self, dy, need_dx=True):

@@ -127,6 +127,7 @@ class Buffers:
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
         self._last: dict[str, tuple] = {}  # key -> (shape, dtype, view) last handed out: most steps ask again
+        self._zeroed: dict[str, np.ndarray] = {}  # key -> the array zeros() last filled
 
     def get(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An array of ``shape`` and ``dtype``, a view of the buffer ``key``; its contents are undefined.
@@ -141,6 +142,19 @@ class Buffers:
             array = self._arrays[key] = np.empty(shape, dtype=dtype)
         view = array[: shape[0]]
         self._last[key] = (tuple(shape), dtype, view)
+        return view
+
+    def zeros(self, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """As :meth:`get`, but all zeros, for an operand that is only read: never write to it.
+
+        NumPy's ``maximum`` runs about three times faster against an array of zeros than
+        against the scalar 0 (its vectorised loop wants two arrays), with the same bits.
+        """
+        view = self.get(key, shape, dtype)
+        array = self._arrays[key]
+        if self._zeroed.get(key) is not array:  # zeroed once, when made
+            array.fill(0)
+            self._zeroed[key] = array
         return view
 
     def arange(self, n: int) -> np.ndarray:
