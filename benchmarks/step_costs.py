@@ -86,11 +86,9 @@ def main() -> None:
     parts.append(("loss forward", lambda: network.loss.forward(output, y)))
     parts.append(("training accuracy count", lambda: int(np.count_nonzero(output.argmax(axis=1) == y))))
     parts.append(("loss backward", lambda: (network.loss.forward(output, y), network.loss.backward())))
-    for i in range(len(network.layers) - 1, -1, -1):
-        layer, own = network.layers[i], network._owned[i]
+    for i, layer, own, fused in network._descents:  # last layer first, as backward_descent walks them
         name = f"layer {i} {type(layer).__name__.lower()}"
-        if own.stop > own.start and rates is not None:
-            fused = layer.backward_descent
+        if fused is not None and rates is not None:
             parts.append(
                 (f"{name} backward + update", lambda i=i, f=fused, o=own: f(grads[i + 1], rates[o], need_dx=i > 0))
             )

@@ -28,18 +28,15 @@ class Network:
     where: list[str] = attrs.field(factory=list)
     """Each layer's place in its entry and type, for errors: ``registry/x.toml: layers.3 (conv2d)``."""
 
-    _owned: list[slice] = attrs.field(init=False)
-    """Which of ``params`` each layer owns."""
     _descents: list[tuple] = attrs.field(init=False)
-    """For :meth:`backward_descent`, last layer first: index, layer, owned slice (None if it owns nothing) and
-    its ``backward_descent`` (or None)."""
+    """For :meth:`backward_descent`, last layer first: index, layer, the slice of ``params`` it owns (None if
+    it owns nothing) and its ``backward_descent`` (or None)."""
 
     def __attrs_post_init__(self) -> None:
         counts = np.cumsum([0, *(len(layer.params()) for layer in self.layers)])
-        self._owned = [slice(int(start), int(stop)) for start, stop in zip(counts[:-1], counts[1:])]
         self._descents = []
         for i in range(len(self.layers) - 1, -1, -1):
-            layer, own = self.layers[i], self._owned[i]
+            layer, own = self.layers[i], slice(int(counts[i]), int(counts[i + 1]))
             if own.stop > own.start:
                 self._descents.append((i, layer, own, getattr(layer, "backward_descent", None)))
             else:
