@@ -1,20 +1,15 @@
-"""Built-in augmenters: random shifts, rotations and elastic distortions, resampled by ``map_coordinates``,
-and random horizontal flips.
+"""Built-in augmenters: random shifts, rotations and elastic distortions, resampled bilinearly
+(:mod:`zoo_builtins.resampling`, the arithmetic of SciPy's ``map_coordinates``), and random horizontal flips.
 
-Each image gets its own random transform, but the whole batch is resampled at once
-(bilinear, zeros outside), so there is no Python loop over images; the resampling is split
-over the cores in threads (each output pixel depends on its own source point alone, so the
-result is the same however it is split). Bilinear
-interpolation of values in [0, 1] stays in [0, 1]; labels are untouched.
+Each image gets its own random transform, but the whole batch is resampled at once (zeros
+outside), so there is no Python loop over images. Bilinear interpolation of values in [0, 1]
+stays in [0, 1]; labels are untouched.
 """
-
-import concurrent.futures
-import functools
-import os
 
 import attrs
 import numpy as np
 from scipy import ndimage
+from zoo_builtins.resampling import Bilinear
 
 import zoo
 from zoo.layers import Buffers
@@ -33,6 +28,7 @@ class Affine:
     max_degrees: float = attrs.field(default=0.0, validator=number(ge=0, le=180))
     max_shift: float = attrs.field(default=0.0, validator=number(ge=0))
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
+    _resample: Bilinear = attrs.field(init=False, factory=Bilinear)
     _source: np.ndarray | None = attrs.field(init=False, default=None)
 
     def __call__(self, images, rng):
@@ -76,7 +72,7 @@ class Affine:
         r += tops + (centre_rows + 1)
         c += centre_cols + 1
 
-        return _resample_framed(images, source, self._buffers)
+        return _resample_framed(images, source, self._buffers, self._resample)
 
     def _grid(self, key, size, centre):
         """Pixel positions ``0 .. size-1`` relative to the centre."""
@@ -99,6 +95,7 @@ class Elastic:
     sigma: float = attrs.field(default=4.0, validator=number(gt=0))
     _smoothers: dict = attrs.field(init=False, factory=dict)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
+    _resample: Bilinear = attrs.field(init=False, factory=Bilinear)
 
     def __call__(self, images, rng):
         n, height, width = images.shape
@@ -123,7 +120,7 @@ class Elastic:
         tops += 1
         r += tops
         c += 1
-        return _resample_framed(images, source, self._buffers)
+        return _resample_framed(images, source, self._buffers, self._resample)
 
     def _smoother(self, size):
         """``(size, size)`` matrix ``G`` with ``G @ x`` = ``gaussian_filter1d(x, sigma, axis=0, mode="constant")``.
@@ -136,7 +133,7 @@ class Elastic:
         return self._smoothers[size]
 
 
-def _resample_framed(images, source, buffers):
+def _resample_framed(images, source, buffers, resample: Bilinear):
     """Bilinear samples of ``images`` ``(N, H, W)`` at ``source`` ``(2, N, H, W)``, in tall-image coordinates.
 
     The images are stacked as one tall image of N frames, each framed by a row and column of
@@ -147,27 +144,8 @@ def _resample_framed(images, source, buffers):
     framed[:, 1:-1, 1:-1] = images
     framed[:, 0], framed[:, -1], framed[:, :, 0], framed[:, :, -1] = 0, 0, 0, 0
     out = buffers.get("out", images.shape, images.dtype)
-    tall = framed.reshape(n * (height + 2), width + 2)
-    parts = [slice(start, start + -(-n // CORES)) for start in range(0, n, -(-n // CORES))]
-    resample = [(tall, source[:, part], out[part]) for part in parts]  # each output pixel is its own: split freely
-    others = [_pool().submit(_resample, *work) for work in resample[1:]]
-    _resample(*resample[0])
-    for other in others:
-        other.result()  # raises what the thread raised
+    resample(framed.reshape(n * (height + 2), width + 2), source, out)
     return out
-
-
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-"""The batch's resampling is split over this many threads: ``map_coordinates`` releases the GIL."""
-
-
-def _resample(tall, source, out) -> None:
-    ndimage.map_coordinates(tall, source, output=out, order=1, mode="nearest")
-
-
-@functools.cache
-def _pool() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(max_workers=max(1, CORES - 1), thread_name_prefix="zoo-resample")
 
 
 @attrs.define(eq=False)
