@@ -51,7 +51,7 @@ class Affine:
 
         if self._source is None or self._source.shape[1] < n or self._source.shape[2:] != (height, width):
             self._source = np.empty((2, n, height, width))  # (rows, cols) of the sampled points
-        source = self._source[:, :n]  # strided for a smaller batch, which map_coordinates reads as is
+        source = self._source[:, :n]  # strided for a smaller batch, which the resampling reads as is
         r, c = source
         scratch = self._buffers.get("scratch", (n, height, width), np.float64)
         rows = self._grid("rows", height, centre_rows)[:, None]

@@ -1,7 +1,7 @@
 """Feeding training batches in order, the next one made in a background thread while a step trains.
 
-Augmenting a batch (one ``map_coordinates`` call, which releases the GIL, plus some NumPy) costs a
-quarter to a third of an MLP step; made ahead it overlaps the step's matrix products. Batches, and every draw
+Augmenting a batch (NumPy work, which releases the GIL in its loops) costs a quarter of the best
+MLP's step; made ahead it overlaps the step's matrix products. Batches, and every draw
 from the augment generator, are the same as when made one by one in the loop.
 """
 
