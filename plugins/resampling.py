@@ -16,11 +16,11 @@ class Bilinear:
     """Samples of a 2-D image at fractional (row, column) points, bilinear, as ``map_coordinates`` makes them.
 
     Each sample is ``0 + (v00·wr0)·wc0 + (v01·wr0)·wc1 + (v10·wr1)·wc0 + (v11·wr1)·wc1``, summed
-    left to right in float64, with ``wr1 = r - floor(r)``, ``wr0 = 1 - wr1`` (and likewise for columns), rounded
-    once to the output's type: SciPy's order of operations. Points must lie inside the image,
-    and every value finite: a neighbour beyond the last row or column (which has weight 0)
-    is read from the image's last element, where SciPy's ``mode="nearest"`` reads its edge.
-    Its buffers make one instance right for one thread at a time.
+    left to right in float64, with ``wr1 = r - floor(r)`` and ``wr0 = 1 - wr1`` (likewise for
+    columns), rounded once to the output's type: SciPy's order of operations. Points must lie
+    inside the image, and every value be finite: a neighbour beyond the last row or column
+    (which has weight 0) is read from the image's last element, where SciPy's
+    ``mode="nearest"`` reads its edge. Its buffers make one instance right for one thread at a time.
     """
 
     def __init__(self) -> None:
