@@ -43,6 +43,7 @@ def line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 
 def table(title: str, label: str, points: list, executors, times: dict, unit: float, per: str) -> None:
+    """A markdown table of minimum wall seconds per point and executor, then each executor's fitted line."""
     print(f"\n{title}\n")
     print(f"| {label} | " + " | ".join(f"{e} ×{n} s" for e, n in executors) + " |")
     print("|---|" + "---|" * len(executors))
@@ -64,33 +65,36 @@ def main() -> None:
     args = parser.parse_args()
     executors = [(e, n) for e, n in EXECUTORS if e == "local" or not args.no_dask]
     budget = ["--set", f"train.epochs={args.epochs}"]
-    sweeps = {("trials", t): [STUDY, "--grid", f"{RATES}={rates(t)}", *budget] for t in args.trials}
-    for size in args.train_sizes:
-        held_out = ["--set", f"data.validation={IMAGES - size}"]
-        sweeps[("size", size)] = [STUDY, "--grid", f"{RATES}={rates(4)}", *budget, *held_out]
-    times: dict = {}
+    sweeps = {
+        "trials": {t: [STUDY, "--grid", f"{RATES}={rates(t)}", *budget] for t in args.trials},
+        "size": {
+            size: [STUDY, "--grid", f"{RATES}={rates(4)}", *budget, "--set", f"data.validation={IMAGES - size}"]
+            for size in args.train_sizes
+        },
+    }
+    times = {kind: {} for kind in sweeps}  # kind -> (executor, n, point) -> wall seconds of each round
     for _ in range(args.repeats):
-        for (kind, point), arguments in sweeps.items():
-            for e, n in executors:
-                seconds = run(e, n, arguments)
-                times.setdefault((e, n, point) if kind == "trials" else (e, n, ("size", point)), []).append(seconds)
-                print(f"{kind} {point}, {e} ×{n}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        for kind, by_point in sweeps.items():
+            for point, arguments in by_point.items():
+                for e, n in executors:
+                    seconds = run(e, n, arguments)
+                    times[kind].setdefault((e, n, point), []).append(seconds)
+                    print(f"{kind} {point}, {e} ×{n}: {seconds:.1f} s", file=sys.stderr, flush=True)
     table(
         f"Wall seconds by number of trials (train.epochs={args.epochs}, 50k training images):",
         "trials",
         args.trials,
         executors,
-        times,
+        times["trials"],
         1,
         "per trial",
     )
-    by_size = {(e, n, size): times[(e, n, ("size", size))] for e, n in executors for size in args.train_sizes}
     table(
         f"Wall seconds by training-set size (4 trials, train.epochs={args.epochs}):",
         "training images",
         args.train_sizes,
         executors,
-        by_size,
+        times["size"],
         10_000,
         "per 10k training images",
     )

@@ -36,11 +36,10 @@ class Network:
         counts = np.cumsum([0, *(len(layer.params()) for layer in self.layers)])
         self._descents = []
         for i in range(len(self.layers) - 1, -1, -1):
-            layer, own = self.layers[i], slice(int(counts[i]), int(counts[i + 1]))
-            if own.stop > own.start:
-                self._descents.append((i, layer, own, getattr(layer, "backward_descent", None)))
-            else:
-                self._descents.append((i, layer, None, None))
+            layer, start, stop = self.layers[i], int(counts[i]), int(counts[i + 1])
+            own = slice(start, stop) if stop > start else None
+            fused = getattr(layer, "backward_descent", None) if own else None
+            self._descents.append((i, layer, own, fused))
 
     @property
     def in_shape(self) -> tuple[int, ...]:
