@@ -3,6 +3,7 @@
     ZOO_DATA=../shared/data python benchmarks/conv_profile.py                      # batch 128 and 32, 3 epochs each
     ZOO_DATA=../shared/data python benchmarks/conv_profile.py --batch 32 --images 20000 --repeat 5
     ZOO_DATA=../shared/data python benchmarks/conv_profile.py --threads 1 --layers-only
+    ZOO_DATA=../shared/data python benchmarks/conv_profile.py --entry tuned-cnn-16-32-bn-augment --layers-only
 
 The network is issue 11's LeNet-5: conv 6@5x5 same, ReLU, max-pool 2, conv 16@5x5, ReLU,
 max-pool 2, flatten, dense 120, ReLU, dense 84, ReLU, dense 10; softmax cross-entropy,
@@ -11,6 +12,8 @@ plain SGD, float32, shuffled batches of the 60k MNIST training images. An epoch 
 no test pass), timed by the loop's own ``train_seconds``; ``--images`` times a fraction
 and scales it to 60k. The layer table builds the same network and times every layer's
 passes on real batches, minimum and median over ``--steps`` steps; the rows add up to a step.
+``--entry NAME`` profiles a registry entry's layers, loss and optimizer instead (its
+batches, augmentation and schedule are left out: the table is the network's step).
 On a shared machine the minimum of the repetitions is the steadier figure; the spread
 between minimum and median says how noisy the run was.
 """
@@ -25,20 +28,23 @@ from lenet import LAYERS as LENET  # the network throughput.py races against PyT
 EPOCH = 60_000
 
 
-def entry_for(batch: int, steps: int, catalog):
+def entry_for(batch: int, steps: int, catalog, name: str | None = None):
+    """LeNet-5 with plain SGD, or the registry entry ``name``'s layers, loss and optimizer; ``batch``-sized batches."""
     from zoo.config import ModelEntry
 
     table = {
         "layers": LENET,
         "loss": {"type": "softmax_cross_entropy"},
         "optimizer": {"type": "sgd", "lr": 0.05},
-        "batches": {"type": "shuffled", "size": batch},
-        "train": {"steps": steps, "log_every": steps},
     }
-    return ModelEntry.from_table("lenet-5-profile", table, "benchmarks/conv_profile.py", catalog)
+    if name:
+        entry, _ = catalog.get("model", name).factory()
+        table = {key: entry[key] for key in ("layers", "loss", "optimizer") if key in entry}
+    table |= {"batches": {"type": "shuffled", "size": batch}, "train": {"steps": steps, "log_every": steps}}
+    return ModelEntry.from_table(name or "lenet-5-profile", table, "benchmarks/conv_profile.py", catalog)
 
 
-def time_epochs(data, catalog, batch: int, images: int, repeat: int) -> list[float]:
+def time_epochs(data, catalog, batch: int, images: int, repeat: int, name: str | None) -> list[float]:
     """Seconds per 60k images, one figure per repetition, each a fresh network through ``zoo.training.train``.
 
     Also printed: the process's CPU seconds over the same run (all threads), scaled alike,
@@ -54,7 +60,7 @@ def time_epochs(data, catalog, batch: int, images: int, repeat: int) -> list[flo
     seconds = []
     for seed in range(repeat):
         cpu = time.process_time()
-        _, result = train(entry_for(batch, steps, catalog), splits, catalog, seed=seed, test=False)
+        _, result = train(entry_for(batch, steps, catalog, name), splits, catalog, seed=seed, test=False)
         cpu = time.process_time() - cpu
         seconds.append(result.train_seconds * scale)
         record = result.history[-1]
@@ -66,7 +72,7 @@ def time_epochs(data, catalog, batch: int, images: int, repeat: int) -> list[flo
     return seconds
 
 
-def time_layers(data, catalog, batch: int, steps: int) -> None:
+def time_layers(data, catalog, batch: int, steps: int, name: str | None) -> None:
     """Minimum and median milliseconds of every layer's forward and backward, the loss and the optimizer step."""
     import numpy as np
 
@@ -74,7 +80,7 @@ def time_layers(data, catalog, batch: int, steps: int) -> None:
     from zoo.config import create
     from zoo.network import build_network
 
-    entry = entry_for(batch, steps, catalog)
+    entry = entry_for(batch, steps, catalog, name)
     network = build_network(entry, catalog, (1, 28, 28), 10, np.random.SeedSequence(0))
     optimizer = create(entry.optimizer, catalog)
     optimizer.setup(network.params)
@@ -129,6 +135,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per batch size")
     parser.add_argument("--steps", type=int, default=50, help="steps of the per-layer table (0: no table)")
     parser.add_argument("--threads", type=int, help="BLAS threads (default: OpenBLAS's own choice)")
+    parser.add_argument("--entry", help="profile this registry entry's network instead of LeNet-5")
     parser.add_argument("--layers-only", action="store_true", help="skip the whole epochs")
     args = parser.parse_args()
     if args.threads:  # must precede the first import of numpy
@@ -139,13 +146,14 @@ def main() -> None:
     catalog = default_catalog()
     data = catalog.get("dataset", "mnist").factory(data_dir=os.environ.get("ZOO_DATA"))
     batches = args.batch or [128, 32]
-    print(f"LeNet-5, float32, BLAS threads: {args.threads or 'default'}, load average {os.getloadavg()[0]:.1f}")
+    threads, load = args.threads or "default", os.getloadavg()[0]
+    print(f"{args.entry or 'LeNet-5'}, float32, BLAS threads: {threads}, load average {load:.1f}")
     for batch in batches:
         if not args.layers_only:
-            seconds = time_epochs(data, catalog, batch, args.images, args.repeat)
+            seconds = time_epochs(data, catalog, batch, args.images, args.repeat, args.entry)
             print(f"batch {batch}: min {min(seconds):.2f} s, median {statistics.median(seconds):.2f} s per epoch")
         if args.steps:
-            time_layers(data, catalog, batch, args.steps)
+            time_layers(data, catalog, batch, args.steps, args.entry)
 
 
 if __name__ == "__main__":
