@@ -98,7 +98,7 @@ class BatchNorm:
         return y.reshape(x.shape)
 
     def _per_value(self, key: str, values: np.ndarray) -> np.ndarray:
-        """``values`` ``(C,)`` spread over a sample, ``(C, S)``: an operand twice as fast as ``values[:, None]``."""
+        """``values`` ``(C,)`` spread to ``(C, S)``: an operand NumPy reads 1.6x as fast as ``values[:, None]``."""
         spread = self._buffers.get(f"{key}.spread", (len(values), len(self._ones)), values.dtype)
         np.copyto(spread, values[:, None])
         return spread
@@ -106,8 +106,8 @@ class BatchNorm:
     def _channel_sums(self, a: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
         """Per channel, the sum of ``a`` (or of ``a · times``) over the batch and positions: ``(N, C, S) -> (C,)``.
 
-        Each sample's channel is summed by BLAS (``gemv`` with ones) or ``einsum``, four times
-        faster than ``np.sum`` over axes 0 and 2, then the ``N`` sums are added; features
+        Each sample's channel is summed by BLAS (``gemv`` with ones: 3.6x as fast as ``np.sum``
+        over axes 0 and 2 here) or ``einsum``, then the ``N`` sums are added; features
         (``S = 1``) are summed over the batch directly.
         """
         N, C, S = a.shape
