@@ -38,8 +38,8 @@ def entry_for(batch: int, steps: int, catalog, name: str | None = None):
         "optimizer": {"type": "sgd", "lr": 0.05},
     }
     if name:
-        entry, _ = catalog.get("model", name).factory()
-        table = {key: entry[key] for key in ("layers", "loss", "optimizer") if key in entry}
+        registered, _ = catalog.get("model", name).factory()
+        table = {key: registered[key] for key in ("layers", "loss", "optimizer") if key in registered}
     table |= {"batches": {"type": "shuffled", "size": batch}, "train": {"steps": steps, "log_every": steps}}
     return ModelEntry.from_table(name or "lenet-5-profile", table, "benchmarks/conv_profile.py", catalog)
 
