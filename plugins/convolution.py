@@ -10,6 +10,15 @@ each output row are computed and dropped: ``forward`` returns a view without the
 ``backward`` multiplies them by zero. With a bias the matrix has one more row, of ones,
 so that the GEMM adds the bias and the weight-gradient GEMM sums it.
 
+col2im works channel-major over the whole chunk: the im2col gradients are laid out kernel
+offset first, then channel, then sample, each block as long as a padded image (``stride``
+times shorter), and the input gradient channel first, then sample. Each kernel offset's
+gradients then go back with one long contiguous (strided for ``stride`` > 1) add over every
+channel and sample of the chunk: the zero columns of the extended grid, and the zero tail of
+each block, fall on the border or on the next block's start, and add nothing. That is ``kh·kw``
+adds per chunk instead of ``kh·kw`` adds of ``n·C`` short rows each: three times faster here,
+and the same sums in the same order.
+
 The batch is processed a few samples at a time (``CHUNK_BYTES`` of im2col matrix), which
 keeps the matrix in the cache between the copy that fills it and the GEMMs that read it.
 ``backward`` starts with the last chunk, whose matrices forward left in place, and makes
@@ -100,6 +109,12 @@ class _Geometry:
         return (self.out[0] - 1) * self.padded[1] + self.out[1]
 
     @property
+    def block(self) -> int:
+        """Columns of one im2col gradient block of col2im: the extended grid, or a padded image's values
+        ``stride`` times fewer if that is more (so that ``stride`` blocks hold a padded image)."""
+        return max(self.grid, -(-self.padded[0] * self.padded[1] // self.stride))
+
+    @property
     def interior(self) -> tuple[slice, slice]:
         """Where the input sits in the padded image."""
         (H, W) = self.size
@@ -125,32 +140,36 @@ class _Views:
     grads: np.ndarray
     """``(n, C·kh·kw + bias, F)``: each sample's weight gradients, transposed."""
     dcols: np.ndarray
-    """``(n, C·kh·kw, H'·Wp)``: the im2col matrices' gradients."""
+    """``(n, kh·kw·C, H'·Wp)``: the im2col matrices' gradients, rows by kernel offset then channel (a view of
+    ``(kh·kw·C, n, block)``, whose columns past ``H'·Wp`` stay zero)."""
     dx_padded: np.ndarray
-    """``(n, C, Hp, Wp)``."""
+    """``(C·n·stride·block,)``: the padded input gradients, channel-major, each ``stride·block`` long."""
+    dx_interior: np.ndarray
+    """``(n, C, H, W)``: where the input sits in them."""
     adds: tuple
-    """The kh·kw (target in dx_padded, source in dcols) pairs of col2im."""
+    """The kh·kw (target in dx_padded, source in dcols) pairs of col2im, one per kernel offset."""
 
     @classmethod
     def of(cls, g: _Geometry, scratch: dict[str, np.ndarray], n: int) -> "_Views":
-        (kh, kw), (Hp, Wp), C = g.kernel, g.padded, g.channels
-        padded, cols, dy_ext, dcols, dx_padded = (
-            scratch[key][:n] for key in ("padded", "cols", "dy", "dcols", "dx_padded")
-        )
+        (kh, kw), (Hp, Wp), C, s = g.kernel, g.padded, g.channels, g.stride
+        padded, cols, dy_ext = (scratch[key][:n] for key in ("padded", "cols", "dy"))
         e = padded.itemsize
         windows = as_strided(
             padded,
             (n, C, kh, kw, g.run),
-            (padded.strides[0], padded.strides[1], Wp * e, e, g.stride * e),
+            (padded.strides[0], padded.strides[1], Wp * e, e, s * e),
             writeable=False,
         )
-        flat, parts = dx_padded.reshape(n, C, Hp * Wp), dcols.reshape(n, C, kh, kw, g.grid)
-        reach = g.stride * (g.run - 1) + 1
-        adds = tuple(
-            (flat[:, :, i * Wp + j : i * Wp + j + reach : g.stride], parts[:, :, i, j, : g.run])
-            for i in range(kh)
-            for j in range(kw)
-        )
+        length = C * n * g.block  # one kernel offset's gradients, every channel and sample of the chunk
+        dcols = scratch["dcols"][: kh * kw * length].reshape(kh * kw, length)
+        dx_padded = scratch["dx_padded"][: s * length]
+        adds = []
+        for i in range(kh):
+            for j in range(kw):
+                start = i * Wp + j
+                count = -(-(s * length - start) // s)  # those of the offset's values that land in dx_padded
+                adds.append((dx_padded[start : start + s * (count - 1) + 1 : s], dcols[i * kw + j, :count]))
+        images = dx_padded.reshape(C, n, s * g.block)[..., : Hp * Wp].reshape(C, n, Hp, Wp)
         return cls(
             image=padded[(..., *g.interior)],
             windows=windows,
@@ -159,9 +178,10 @@ class _Views:
             dy=dy_ext[..., : g.out[1]],
             dy_ext=dy_ext.reshape(n, -1, g.grid),
             grads=scratch["grads"][:n],
-            dcols=dcols,
+            dcols=dcols.reshape(kh * kw * C, n, g.block)[..., : g.grid].transpose(1, 0, 2),
             dx_padded=dx_padded,
-            adds=adds,
+            dx_interior=images[(..., *g.interior)].transpose(1, 0, 2, 3),
+            adds=tuple(adds),
         )
 
 
@@ -210,7 +230,8 @@ class Conv2D:
         n = self._chunk = max(1, CHUNK_BYTES // (rows * g.grid * np.dtype(dtype).itemsize))
         # What is never written keeps these first contents: the zero border of the padded
         # input, the zero extra columns of dy, the ones row and the unused tail of the im2col
-        # matrix (finite, so that dy's zero columns multiply it to zero).
+        # matrix (finite, so that dy's zero columns multiply it to zero), the columns of the
+        # im2col gradients past the extended grid.
         cols = np.zeros((n, rows, g.grid), dtype)
         cols[:, K:] = 1
         self._scratch = {
@@ -218,9 +239,10 @@ class Conv2D:
             "cols": cols,
             "dy": np.zeros((n, F, g.out[0], g.padded[1]), dtype),
             "grads": np.empty((n, rows, F), dtype),
-            "dcols": np.empty((n, K, g.grid), dtype),
-            "dx_padded": np.empty((n, g.channels, *g.padded), dtype),
+            "dcols": np.zeros(K * n * g.block, dtype),
+            "dx_padded": np.empty(g.channels * n * g.stride * g.block, dtype),
             "weights": np.empty((F, rows), dtype),
+            "weights_t": np.empty((F, kh, kw, g.channels), dtype),
             "grad": np.empty((rows, F), dtype),
             "grad_sum": np.empty((rows, F), dtype),
         }
@@ -259,7 +281,10 @@ class Conv2D:
 
     def backward(self, dy, need_dx=True):
         g, F = self._g, self.filters
-        weights_t = self._params[0].value.reshape(F, g.taps).T
+        weights = self._scratch["weights_t"]  # columns by kernel offset, then channel: as dcols's rows
+        if need_dx:
+            np.copyto(weights, self._params[0].value.transpose(0, 2, 3, 1))
+        weights_t = weights.reshape(F, g.taps).T
         dx = self._buffers.get("dx", (len(dy), g.channels, *g.size), dy.dtype) if need_dx else None
         grad, grad_sum = self._scratch["grad"], self._scratch["grad_sum"]
         grad.fill(0)
@@ -275,9 +300,9 @@ class Conv2D:
             if need_dx:
                 np.matmul(weights_t, v.dy_ext, out=v.dcols)
                 v.dx_padded.fill(0)
-                for target, source in v.adds:  # col2im: kh·kw strided adds of long runs
+                for target, source in v.adds:  # col2im: one long add per kernel offset
                     np.add(target, source, out=target)
-                np.copyto(dx[part], v.dx_padded[(..., *g.interior)])
+                np.copyto(dx[part], v.dx_interior)
         np.copyto(self._params[0].grad.reshape(F, g.taps), grad[: g.taps].T)
         if self.bias:
             np.copyto(self._params[1].grad, grad[g.taps])
