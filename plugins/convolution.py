@@ -11,13 +11,15 @@ each output row are computed and dropped: ``forward`` returns a view without the
 so that the GEMM adds the bias and the weight-gradient GEMM sums it.
 
 col2im works channel-major over the whole chunk: the im2col gradients are laid out kernel
-offset first, then channel, then sample, each block as long as a padded image (``stride``
-times shorter), and the input gradient channel first, then sample. Each kernel offset's
-gradients then go back with one long contiguous (strided for ``stride`` > 1) add over every
-channel and sample of the chunk: the zero columns of the extended grid, and the zero tail of
-each block, fall on the border or on the next block's start, and add nothing. That is ``kh·kw``
-adds per chunk instead of ``kh·kw`` adds of ``n·C`` short rows each: three times faster here,
-and the same sums in the same order.
+offset first, then channel, then sample, each block a padded image's values (``stride`` times
+fewer, and at least the extended grid), and the input gradient channel first, then sample.
+Each kernel offset's gradients then go back with one long contiguous (strided for ``stride``
+> 1) add over every channel and sample of the chunk: the zero columns of the extended grid,
+and the zero tail of each block, fall on the border or on the next block's start, and add
+nothing. That is ``kh·kw`` adds per chunk instead of ``kh·kw`` adds of ``n·C`` short rows
+each: three times faster here, the same sums in the same order. The GEMM before it, its rows
+in that order, rounds the same on OpenBLAS's SkylakeX kernels and differently in the last
+place on its Haswell ones.
 
 The batch is processed a few samples at a time (``CHUNK_BYTES`` of im2col matrix), which
 keeps the matrix in the cache between the copy that fills it and the GEMMs that read it.
@@ -242,7 +244,7 @@ class Conv2D:
             "dcols": np.zeros(K * n * g.block, dtype),
             "dx_padded": np.empty(g.channels * n * g.stride * g.block, dtype),
             "weights": np.empty((F, rows), dtype),
-            "weights_t": np.empty((F, kh, kw, g.channels), dtype),
+            "weights_by_offset": np.empty((F, kh, kw, g.channels), dtype),
             "grad": np.empty((rows, F), dtype),
             "grad_sum": np.empty((rows, F), dtype),
         }
@@ -281,7 +283,7 @@ class Conv2D:
 
     def backward(self, dy, need_dx=True):
         g, F = self._g, self.filters
-        weights = self._scratch["weights_t"]  # columns by kernel offset, then channel: as dcols's rows
+        weights = self._scratch["weights_by_offset"]  # columns by kernel offset, then channel: as dcols's rows
         if need_dx:
             np.copyto(weights, self._params[0].value.transpose(0, 2, 3, 1))
         weights_t = weights.reshape(F, g.taps).T
