@@ -159,3 +159,23 @@ def test_builtin_loss_values():
     expected = -np.log(p[np.arange(4), labels]).mean()
     assert CATALOG.get("loss", "softmax_cross_entropy").factory().forward(logits, labels) == pytest.approx(expected)
     assert CATALOG.get("loss", "cross_entropy").factory().forward(p, labels) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_softmax_cross_entropy_on_one_sample_rounds_as_its_row_in_a_batch(smoothing):
+    """Online SGD's one-sample path takes fewer NumPy calls, with the same float32 bits as the batch's rows."""
+    rng = np.random.default_rng(11)
+    logits = (rng.normal(0, 4, size=(8, 10))).astype(np.float32)
+    labels = rng.integers(0, 10, 8).astype(np.uint8)
+    make = CATALOG.get("loss", "softmax_cross_entropy").factory
+    batch = make(label_smoothing=smoothing)
+    batch.forward(logits, labels)
+    rows = batch.backward() * np.float32(8)  # the batch's 1/8, undone exactly: a power of two
+    for i in range(8):
+        one = make(label_smoothing=smoothing)
+        value = one.forward(logits[i : i + 1], labels[i : i + 1])
+        np.testing.assert_array_equal(one.backward(), rows[i : i + 1])
+        p = np.exp(logits[i].astype(np.float64) - logits[i].max())
+        p /= p.sum()
+        target = (1 - smoothing) * np.eye(10)[labels[i]] + smoothing / 10
+        assert value == pytest.approx(-(target * np.log(p)).sum(), rel=1e-5)
