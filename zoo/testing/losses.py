@@ -35,6 +35,7 @@ def check_loss(
       differences, float64, relative error below 1e-6), after a larger batch went through
       (so reused buffers are views).
     - float32 outputs give a float32 gradient that agrees with float64 to 1e-4.
+    - Both hold on a batch and on one sample (online SGD), where a loss may take a path of its own.
     - It never touches numpy's global random state.
     """
     if output not in OUTPUTS:
@@ -42,8 +43,9 @@ def check_loss(
     subject = Subject.resolve("loss", name, options, catalog)
     draw = OUTPUTS[output]
     with global_random_state_untouched(subject, "the random state check"):
-        _check_gradient(subject, draw)
-        _check_float32(subject, draw)
+        for rows in (ROWS, 1):
+            _check_gradient(subject, draw, rows)
+            _check_float32(subject, draw, rows)
 
 
 def _probabilities(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -70,14 +72,14 @@ def _value(subject: Subject, check: str, loss: object, output: np.ndarray, label
     return float(value)
 
 
-def _check_gradient(subject: Subject, draw) -> None:
-    check = "the gradient check"
+def _check_gradient(subject: Subject, draw, rows: int) -> None:
+    check = f"the gradient check ({rows} row{'s' if rows > 1 else ''})"
     rng = np.random.default_rng(6)
     loss = subject.make()
     _value(subject, check, loss, *_outputs(draw, rng, ROWS + 3))
     loss.backward()
 
-    output, labels = _outputs(draw, rng, ROWS)
+    output, labels = _outputs(draw, rng, rows)
     before = output.copy()
     value = _value(subject, check, loss, output, labels)
     if not np.array_equal(output, before):
@@ -94,9 +96,9 @@ def _check_gradient(subject: Subject, draw) -> None:
         raise subject.fail(check, f"the gradient backward returns: {problem}")
 
 
-def _check_float32(subject: Subject, draw) -> None:
-    check = "the float32 check"
-    output, labels = _outputs(draw, np.random.default_rng(7), ROWS)
+def _check_float32(subject: Subject, draw, rows: int) -> None:
+    check = f"the float32 check ({rows} row{'s' if rows > 1 else ''})"
+    output, labels = _outputs(draw, np.random.default_rng(7), rows)
     loss32, loss64 = subject.make(), subject.make()
     value32 = _value(subject, check, loss32, output.astype(np.float32), labels)
     value64 = _value(subject, check, loss64, output, labels)
