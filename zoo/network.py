@@ -28,6 +28,8 @@ class Network:
     where: list[str] = attrs.field(factory=list)
     """Each layer's place in its entry and type, for errors: ``registry/x.toml: layers.3 (conv2d)``."""
 
+    _batch: tuple = attrs.field(init=False, default=(None, []))
+    """The batch size of the last forward and :meth:`_batch_shapes` for it."""
     _descents: list[tuple] = attrs.field(init=False)
     """For :meth:`backward_descent`, last layer first: index, layer, the slice of ``params`` it owns (None if
     it owns nothing) and its ``backward_descent`` (or None)."""
@@ -47,23 +49,35 @@ class Network:
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """``x`` of ``(N, *in_shape)`` or any shape with as many values per sample (a view when contiguous)."""
-        if x.size != len(x) * math.prod(self.shapes[0]):
-            raise DataError(f"samples of shape {x.shape[1:]} do not fit this network, which takes {self.shapes[0]}")
-        x = x.reshape((len(x), *self.shapes[0]))
+        batch = self._batch_shapes(len(x))
+        if x.shape != batch[0]:
+            if x.size != len(x) * math.prod(self.shapes[0]):
+                raise DataError(f"samples of shape {x.shape[1:]} do not fit this network, which takes {self.shapes[0]}")
+            x = x.reshape(batch[0])
         for i, layer in enumerate(self.layers):
             x = layer.forward(x, training)
-            if x.shape[1:] != self.shapes[i + 1]:
+            if x.shape != batch[i + 1] and x.shape[1:] != self.shapes[i + 1]:
                 raise PluginError(
                     f"{self.where[i]}: forward returned samples of shape {x.shape[1:]}, "
                     f"but build said {self.shapes[i + 1]}"
                 )
         return x
 
+    def _batch_shapes(self, n: int) -> list[tuple[int, ...]]:
+        """``shapes`` with a batch axis of ``n`` in front, made when ``n`` changes: the per-step checks of what
+        layers return compare whole shapes, without slicing off the batch axis (the full check runs when they fail)."""
+        if self._batch[0] != n:
+            self._batch = (n, [(n, *shape) for shape in self.shapes])
+        return self._batch[1]
+
     def backward(self) -> None:
         """Backpropagate the loss of the last ``loss.forward`` call into every parameter's ``grad``."""
         dy = self.loss.backward()
+        batch = self._batch[1]  # of the last forward, whose loss this is
         for i in range(len(self.layers) - 1, 0, -1):
-            dy = self._checked_dx(i, self.layers[i].backward(dy, need_dx=True))
+            dy = self.layers[i].backward(dy, need_dx=True)
+            if type(dy) is not np.ndarray or dy.shape != batch[i]:  # the whole check only when this fast one fails
+                dy = self._checked_dx(i, dy)
         self.layers[0].backward(dy, need_dx=False)
 
     def backward_descent(self, rates: list[float]) -> None:
@@ -71,6 +85,7 @@ class Network:
         order): each layer updates its parameters once it has given ``dx``, through its own
         ``backward_descent`` when it has one, else by ``backward`` and :func:`zoo.layers.descend`."""
         dy = self.loss.backward()
+        batch = self._batch[1]  # of the last forward, whose loss this is
         for i, layer, own, fused in self._descents:
             need_dx = i > 0
             if fused is not None:
@@ -79,7 +94,7 @@ class Network:
                 dy = layer.backward(dy, need_dx=need_dx)
                 if own is not None:
                     descend(self.params[own], rates[own])
-            if need_dx:
+            if need_dx and (type(dy) is not np.ndarray or dy.shape != batch[i]):
                 dy = self._checked_dx(i, dy)
 
     def _checked_dx(self, i: int, dy) -> np.ndarray:
