@@ -29,7 +29,7 @@ def _gemv(a, x, out, transpose=False):
     update): NumPy and SciPy each bundle an OpenBLAS, each with its own pool of threads, and a step
     that used both would keep both pools' threads spinning for the same cores. The arguments are
     positional (``alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y``): f2py's keyword
-    parsing costs 0.4 µs a call, a tenth of a small layer's step.
+    parsing costs 0.4 µs a call (1.2 against 0.8 µs for a 100×200 layer's ``gemv``).
     """
     result = _blas("gemv", a.dtype)(1.0, a, x, 0.0, out, 0, 1, 0, 1, int(transpose), 1)
     if result is not out:  # scipy had to copy after all
