@@ -10,6 +10,7 @@ import pytest
 from conftest import assert_same_arrays
 
 import zoo
+import zoo.cores
 from zoo import prefetch, training
 from zoo.batching import BatchMaker
 from zoo.entries import load_entry
@@ -44,11 +45,11 @@ def core_to_spare(monkeypatch):
     ],
 )
 def test_a_core_is_spared_only_when_blas_is_limited_below_the_cores(variables, cores, spare, monkeypatch):
-    for name in prefetch.THREAD_VARIABLES:
+    for name in zoo.cores.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(zoo.cores.os, "sched_getaffinity", lambda pid: set(range(cores)))
     assert CORE_TO_SPARE() is spare  # the function itself, not the autouse fixture's stand-in
 
 

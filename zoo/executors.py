@@ -21,8 +21,8 @@ from typing import Any
 
 import attrs
 
+from zoo.cores import THREAD_VARIABLES
 from zoo.errors import ZooError
-from zoo.prefetch import THREAD_VARIABLES
 from zoo.training import Interrupted
 from zoo.trial import Trial, TrialContext, run_trial
 

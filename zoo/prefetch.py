@@ -5,16 +5,14 @@ MLP's step; made ahead it overlaps the step's matrix products. Batches, and ever
 from the augment generator, are the same as when made one by one in the loop.
 """
 
-import os
 import queue
 import threading
 
 import numpy as np
 
 from zoo.batching import BatchMaker
+from zoo.cores import blas_thread_limit, cores
 from zoo.layers import Buffers
-
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def batch_feed(maker: BatchMaker, labels: np.ndarray, indices, count: int) -> "Batches | PrefetchedBatches":
@@ -36,9 +34,8 @@ def core_to_spare() -> bool:
     slower on 2 cores (its products wait for a descheduled BLAS thread); with one BLAS thread it
     made it 1.24-1.27x faster (benchmarks/prefetch.py, 2026-12-02).
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    limits = [int(value) for name in THREAD_VARIABLES if (value := os.environ.get(name, "")).isdigit()]
-    return bool(limits) and 0 < min(limits) < cores
+    limit = blas_thread_limit()
+    return limit is not None and limit < cores()
 
 
 class Batches:
