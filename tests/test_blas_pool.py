@@ -1,4 +1,5 @@
-"""SciPy's OpenBLAS runs one thread while zoo trains, and gets its own thread count back after."""
+"""SciPy's OpenBLAS runs one thread while zoo trains, NumPy's beside layers with threads of their own; both get
+their thread counts back after."""
 
 import pytest
 
@@ -49,3 +50,35 @@ def test_overlapping_blocks_restore_the_count_when_the_last_one_leaves(two_scipy
     assert blas_pool.scipy_blas_threads() == 1
     second.__exit__(None, None, None)
     assert blas_pool.scipy_blas_threads() == 2
+
+
+@pytest.fixture
+def two_numpy_threads():
+    if blas_pool.numpy_blas_threads() is None:
+        pytest.skip("NumPy's BLAS is not its own OpenBLAS")
+    get, set_ = blas_pool._numpy_controls()
+    before = get()
+    set_(2)
+    yield
+    set_(before)
+
+
+def test_numpy_blas_runs_one_thread_only_beside_layers_with_threads_of_their_own(
+    two_numpy_threads, catalog, small_mnist, monkeypatch
+):
+    """A CNN whose conv2d works on two threads holds NumPy's OpenBLAS at one (its idle threads would spin on
+    the second core) and gives it back; an MLP, whose products are NumPy's alone to thread, leaves it at two."""
+    import zoo_builtins.convolution as convolution
+
+    monkeypatch.setattr(convolution, "compute_threads", lambda: 2)
+    cnn = {
+        **ENTRY,
+        "layers": [{"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "flatten"}, {"type": "dense", "units": 10}],
+        "batches": {"type": "shuffled", "size": 8},
+    }
+    for table, threads in ((cnn, {1}), (ENTRY, {2})):
+        seen = []
+        entry = ModelEntry.from_table("pool", table, "test", catalog)
+        train(entry, small_mnist, catalog, on_step=lambda step, total: seen.append(blas_pool.numpy_blas_threads()))
+        assert set(seen) == threads
+        assert blas_pool.numpy_blas_threads() == 2

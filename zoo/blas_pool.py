@@ -1,10 +1,11 @@
-"""SciPy's bundled OpenBLAS held to one thread while zoo trains.
+"""The thread counts of the OpenBLAS copies bundled with SciPy and NumPy, held at one while zoo trains.
 
 zoo calls SciPy's BLAS only for dense layers on one sample (``gemv`` and ``ger``, see
-plugins/layers.py); NumPy's own OpenBLAS does every batched product and is left alone. On one
-sample, waking a second BLAS thread costs more than it gains: on the 2-core machine, 20000-step
-runs of seed 004's online SGD took 118-128 µs per step with SciPy's pool at one thread and
-125-187 µs at two, with stretches of several-fold stalls (2026-12-02).
+plugins/layers.py); NumPy's own OpenBLAS does every batched product. On one sample, waking a
+second BLAS thread costs more than it gains: on the 2-core machine, 20000-step runs of seed
+004's online SGD took 118-128 µs per step with SciPy's pool at one thread and 125-187 µs at
+two, with stretches of several-fold stalls (2026-12-02). NumPy's pool is held at one thread
+only for networks whose layers run threads of their own (see :func:`numpy_blas_single_threaded`).
 """
 
 import contextlib
@@ -15,45 +16,57 @@ import os
 import threading
 from collections.abc import Iterator
 
-_lock = threading.Lock()
-_held = 0
-"""How many blocks hold the pool at one thread now."""
-_before = 1
-"""The thread count the first of them found, restored when the last one leaves."""
+
+class _Pool:
+    """The thread count of one bundled OpenBLAS, held at one by overlapping blocks until the last leaves."""
+
+    def __init__(self, find) -> None:
+        self._find = find  # () -> (get_num_threads, set_num_threads) or None, looked up on first use
+        self._lock = threading.Lock()
+        self._held = 0  # how many blocks hold the pool at one thread now
+        self._before = 1  # the thread count the first of them found, restored when the last one leaves
+
+    @contextlib.contextmanager
+    def single_threaded(self) -> Iterator[None]:
+        controls = self._find()
+        if controls is None:
+            yield
+            return
+        get, set_ = controls
+        with self._lock:
+            if not self._held:
+                self._before = get()
+                set_(1)
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
+                if not self._held:
+                    set_(self._before)
+
+    def threads(self) -> int | None:
+        controls = self._find()
+        return None if controls is None else controls[0]()
 
 
-@contextlib.contextmanager
-def scipy_blas_single_threaded() -> Iterator[None]:
-    """Run the block with SciPy's OpenBLAS on one thread, then restore its thread count.
-
-    A no-op where SciPy's BLAS is not its bundled OpenBLAS (a system or Accelerate build), whose
-    threads zoo does not know how to reach. The setting is process-wide, as OpenBLAS's is: blocks
-    that overlap (trainings in several threads) hold it together, and the last to leave restores it.
-    """
-    controls = _controls()
-    if controls is None:
-        yield
-        return
-    global _held, _before
-    get, set_ = controls
-    with _lock:
-        if not _held:
-            _before = get()
-            set_(1)
-        _held += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _held -= 1
-            if not _held:
-                set_(_before)
-
-
-def scipy_blas_threads() -> int | None:
-    """The thread count of SciPy's bundled OpenBLAS, or None where there is none to reach."""
-    controls = _controls()
-    return None if controls is None else controls[0]()
+def _openblas(package_root: str, folders: tuple[str, ...], prefix: str, suffixes: tuple[str, ...]):
+    """``(get_num_threads, set_num_threads)`` of the OpenBLAS bundled in ``folders`` beside ``package_root``."""
+    paths = [path for folder in folders for path in sorted(glob.glob(os.path.join(package_root, folder, prefix)))]
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for suffix in suffixes:  # NumPy's 64-bit-integer build names its symbols with a suffix
+            get = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
+            set_ = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                set_.restype, set_.argtypes = None, [ctypes.c_int]
+                return get, set_
+    return None
 
 
 @functools.cache
@@ -63,15 +76,46 @@ def _controls():
     import scipy.linalg.blas  # noqa: F401  loads the library, so CDLL below finds the same copy
 
     root = os.path.dirname(scipy.__file__)
-    paths = sorted(glob.glob(os.path.join(root, os.pardir, "scipy.libs", "libscipy_openblas*")))
-    paths += sorted(glob.glob(os.path.join(root, ".dylibs", "libscipy_openblas*")))
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-            get, set_ = library.scipy_openblas_get_num_threads, library.scipy_openblas_set_num_threads
-        except (OSError, AttributeError):
-            continue
-        get.restype, get.argtypes = ctypes.c_int, []
-        set_.restype, set_.argtypes = None, [ctypes.c_int]
-        return get, set_
-    return None
+    return _openblas(root, (os.path.join(os.pardir, "scipy.libs"), ".dylibs"), "libscipy_openblas*", ("",))
+
+
+@functools.cache
+def _numpy_controls():
+    """The same for NumPy's bundled OpenBLAS (``numpy.libs/libscipy_openblas64_*``)."""
+    import numpy
+
+    root = os.path.dirname(numpy.__file__)
+    return _openblas(root, (os.path.join(os.pardir, "numpy.libs"), ".dylibs"), "libscipy_openblas*", ("64_", ""))
+
+
+_scipy_pool, _numpy_pool = _Pool(_controls), _Pool(_numpy_controls)
+
+
+def scipy_blas_single_threaded():
+    """Run the block with SciPy's OpenBLAS on one thread, then restore its thread count.
+
+    A no-op where SciPy's BLAS is not its bundled OpenBLAS (a system or Accelerate build), whose
+    threads zoo does not know how to reach. The setting is process-wide, as OpenBLAS's is: blocks
+    that overlap (trainings in several threads) hold it together, and the last to leave restores it.
+    """
+    return _scipy_pool.single_threaded()
+
+
+def scipy_blas_threads() -> int | None:
+    """The thread count of SciPy's bundled OpenBLAS, or None where there is none to reach."""
+    return _scipy_pool.threads()
+
+
+def numpy_blas_single_threaded():
+    """As :func:`scipy_blas_single_threaded`, for NumPy's bundled OpenBLAS.
+
+    For networks whose layers run their own threads (conv2d splits a batch's chunks over the
+    cores): OpenBLAS's idle threads spin for a core long after a threaded product, so the
+    layer's second thread would find its core taken.
+    """
+    return _numpy_pool.single_threaded()
+
+
+def numpy_blas_threads() -> int | None:
+    """The thread count of NumPy's bundled OpenBLAS, or None where there is none to reach."""
+    return _numpy_pool.threads()

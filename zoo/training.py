@@ -1,5 +1,6 @@
 """Training a registry entry: data, network, optimizer and batch schedule wired together and run."""
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -8,7 +9,7 @@ import attrs
 import numpy as np
 
 from zoo.batching import BatchMaker
-from zoo.blas_pool import scipy_blas_single_threaded
+from zoo.blas_pool import numpy_blas_single_threaded, scipy_blas_single_threaded
 from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint, CheckpointError
 from zoo.clipping import clip_global_norm
@@ -208,7 +209,8 @@ def train(
 
     started = time.perf_counter()
     # The feed's context stops the prefetching thread however the loop ends.
-    with feed, scipy_blas_single_threaded():
+    own_threads = any(getattr(layer, "zoo_threads", 1) > 1 for layer in network.layers)
+    with feed, scipy_blas_single_threaded(), numpy_blas_single_threaded() if own_threads else contextlib.nullcontext():
         for step in range(first, total):
             if should_stop():
                 if hasattr(optimizer, "state"):
