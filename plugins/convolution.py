@@ -25,7 +25,18 @@ The batch is processed a few samples at a time (``CHUNK_BYTES`` of im2col matrix
 keeps the matrix in the cache between the copy that fills it and the GEMMs that read it.
 ``backward`` starts with the last chunk, whose matrices forward left in place, and makes
 the others again from the input: cheaper than keeping the whole batch's.
+
+The chunks are dealt in turn to one worker per core (:func:`zoo.cores.compute_threads`: fewer
+when ``OPENBLAS_NUM_THREADS`` and kin ask for fewer), each with scratch arrays of its own; NumPy
+releases the GIL in its copies and products. A chunk's GEMMs are too small for OpenBLAS to
+thread, so without this a step ran on one core. Every chunk's arithmetic is the same whichever
+worker does it and the weight gradient sums the chunks in one fixed order, so the results are
+the same bits for any number of workers. Training holds NumPy's OpenBLAS at one thread while
+such a layer runs (``zoo_threads``): its idle threads would spin on the workers' cores.
 """
+
+import concurrent.futures
+import functools
 
 import attrs
 import numpy as np
@@ -33,11 +44,18 @@ from numpy.lib.stride_tricks import as_strided
 from zoo_builtins.initialisers import Constant, He
 
 import zoo
+from zoo.cores import compute_threads
 from zoo.layers import Buffers, Param
 from zoo.options import boolean, number
 
 CHUNK_BYTES = 1 << 20
 """Size of the im2col matrix of one chunk of samples: one core's L2 cache here (faster than 0.5, 2 or 4 MB)."""
+
+
+@functools.cache
+def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that take every chunk group but the first (the calling thread takes that one)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="zoo-conv2d")
 
 
 def _positive_pair(instance, attribute, value):
@@ -214,8 +232,12 @@ class Conv2D:
     _params: list = attrs.field(init=False, factory=list)
     _g: _Geometry | None = attrs.field(init=False, default=None)
     _chunk: int = attrs.field(init=False, default=1)
-    _scratch: dict = attrs.field(init=False, factory=dict)
+    _shared: dict = attrs.field(init=False, factory=dict)
+    """Scratch arrays every worker reads: the weights as the GEMMs take them, the weight gradient."""
+    _scratch: list = attrs.field(init=False, factory=list)
+    """Each worker's own scratch arrays: its im2col matrices, padded images and their gradients."""
     _views: dict = attrs.field(init=False, factory=dict)
+    """``(worker, n)`` -> the :class:`_Views` of that worker's scratch for a chunk of ``n`` samples."""
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _fresh: bool = attrs.field(init=False, default=False)
@@ -230,81 +252,127 @@ class Conv2D:
             self._params.append(Param("b", b, np.zeros_like(b)))
         rows = K + self.bias
         n = self._chunk = max(1, CHUNK_BYTES // (rows * g.grid * np.dtype(dtype).itemsize))
-        # What is never written keeps these first contents: the zero border of the padded
-        # input, the zero extra columns of dy, the ones row and the unused tail of the im2col
-        # matrix (finite, so that dy's zero columns multiply it to zero), the columns of the
-        # im2col gradients past the extended grid.
+        self._shared = {
+            "weights": np.empty((F, rows), dtype),
+            "weights_by_offset": np.empty((F, kh, kw, g.channels), dtype),
+            "grad": np.empty((rows, F), dtype),
+        }
+        self._scratch = [self._worker_scratch(n, rows, dtype) for _ in range(compute_threads())]
+        self._views = {}
+        return (F, *g.out)
+
+    def _worker_scratch(self, n: int, rows: int, dtype) -> dict[str, np.ndarray]:
+        """One worker's scratch arrays for chunks of up to ``n`` samples.
+
+        What is never written keeps these first contents: the zero border of the padded input,
+        the zero extra columns of dy, the ones row and the unused tail of the im2col matrix
+        (finite, so that dy's zero columns multiply it to zero), the columns of the im2col
+        gradients past the extended grid.
+        """
+        g, F, K = self._g, self.filters, self._g.taps
         cols = np.zeros((n, rows, g.grid), dtype)
         cols[:, K:] = 1
-        self._scratch = {
+        return {
             "padded": np.zeros((n, g.channels, *g.padded), dtype),
             "cols": cols,
             "dy": np.zeros((n, F, g.out[0], g.padded[1]), dtype),
             "grads": np.empty((n, rows, F), dtype),
             "dcols": np.zeros(K * n * g.block, dtype),
             "dx_padded": np.empty(g.channels * n * g.stride * g.block, dtype),
-            "weights": np.empty((F, rows), dtype),
-            "weights_by_offset": np.empty((F, kh, kw, g.channels), dtype),
-            "grad": np.empty((rows, F), dtype),
-            "grad_sum": np.empty((rows, F), dtype),
         }
-        self._views = {}
-        return (F, *g.out)
 
     def params(self):
         return self._params
 
+    @property
+    def zoo_threads(self) -> int:
+        """The threads this layer computes on: training holds NumPy's BLAS at one thread when it is more."""
+        return len(self._scratch)
+
     def multiply_adds(self):
         return self.filters * self._g.taps * self._g.out[0] * self._g.out[1]
 
-    def _chunks(self, total: int) -> list[tuple[slice, _Views]]:
-        """``(slice of the batch, its _Views)`` for each chunk of a batch of ``total`` samples."""
-        chunks = []
-        for start in range(0, total, self._chunk):
-            n = min(self._chunk, total - start)
-            if n not in self._views:
-                self._views[n] = _Views.of(self._g, self._scratch, n)
-            chunks.append((slice(start, start + n), self._views[n]))
-        return chunks
+    def _groups(self, total: int) -> list[list[tuple[int, slice, _Views]]]:
+        """The chunks of a batch of ``total`` samples, dealt to the workers in turn: for each worker, its
+        ``(chunk number, slice of the batch, its _Views)`` in batch order."""
+        workers = len(self._scratch)
+        groups = [[] for _ in range(min(workers, -(-total // self._chunk)))]
+        for i, start in enumerate(range(0, total, self._chunk)):
+            n, worker = min(self._chunk, total - start), i % workers
+            if (worker, n) not in self._views:
+                self._views[worker, n] = _Views.of(self._g, self._scratch[worker], n)
+            groups[worker].append((i, slice(start, start + n), self._views[worker, n]))
+        return groups
+
+    @staticmethod
+    def _run(work, groups: list) -> None:
+        """``work(group)`` for every group, the first in this thread and the others in the pool at once.
+
+        Every chunk's arithmetic is the same whichever worker does it, and the weight gradient sums
+        the chunks in one fixed order after they are done, so the results are the same bits for any
+        number of workers.
+        """
+        if len(groups) == 1:
+            work(groups[0])
+            return
+        futures = [_pool(len(groups)).submit(work, group) for group in groups[1:]]
+        try:
+            work(groups[0])
+        finally:  # the others write into this layer's buffers too: wait for them whatever happened here
+            for future in futures:
+                future.result()
 
     def forward(self, x, training):
         """``(N, C, H, W) -> (N, filters, H', W')``, a view of a reused buffer whose rows are ``Wp`` long."""
-        g, F, weights = self._g, self.filters, self._scratch["weights"]
+        g, F, weights = self._g, self.filters, self._shared["weights"]
         weights[:, : g.taps] = self._params[0].value.reshape(F, g.taps)
         if self.bias:
             weights[:, g.taps] = self._params[1].value
         y = self._buffers.get("y", (len(x), F, g.grid), weights.dtype)
-        for part, v in self._chunks(len(x)):
-            np.copyto(v.image, x[part])
-            np.copyto(v.cols_in, v.windows)
-            np.matmul(weights, v.cols, out=y[part])
+
+        def chunks(group):
+            for _, part, v in group:
+                np.copyto(v.image, x[part])
+                np.copyto(v.cols_in, v.windows)
+                np.matmul(weights, v.cols, out=y[part])
+
+        self._run(chunks, self._groups(len(x)))
         self._x, self._fresh = x, True
         return y.reshape(len(x), F, g.out[0], g.padded[1])[..., : g.out[1]]
 
     def backward(self, dy, need_dx=True):
         g, F = self._g, self.filters
-        weights = self._scratch["weights_by_offset"]  # columns by kernel offset, then channel: as dcols's rows
+        weights = self._shared["weights_by_offset"]  # columns by kernel offset, then channel: as dcols's rows
         if need_dx:
             np.copyto(weights, self._params[0].value.transpose(0, 2, 3, 1))
         weights_t = weights.reshape(F, g.taps).T
         dx = self._buffers.get("dx", (len(dy), g.channels, *g.size), dy.dtype) if need_dx else None
-        grad, grad_sum = self._scratch["grad"], self._scratch["grad_sum"]
+        groups = self._groups(len(dy))
+        count = sum(len(group) for group in groups)
+        sums = self._buffers.get("chunk_grads", (count, *self._shared["grad"].shape), dy.dtype)
+        fresh, self._fresh = self._fresh, False
+
+        def chunks(group):
+            # Each worker's last chunk first: its im2col matrices are still those forward made.
+            for k, (i, part, v) in enumerate(reversed(group)):
+                if not (fresh and k == 0):
+                    np.copyto(v.image, self._x[part])
+                    np.copyto(v.cols_in, v.windows)
+                np.copyto(v.dy, dy[part])
+                np.matmul(v.cols, v.dy_ext.transpose(0, 2, 1), out=v.grads)
+                np.sum(v.grads, axis=0, out=sums[i])
+                if need_dx:
+                    np.matmul(weights_t, v.dy_ext, out=v.dcols)
+                    v.dx_padded.fill(0)
+                    for target, source in v.adds:  # col2im: one long add per kernel offset
+                        np.add(target, source, out=target)
+                    np.copyto(dx[part], v.dx_interior)
+
+        self._run(chunks, groups)
+        grad = self._shared["grad"]
         grad.fill(0)
-        # Last chunk first: its im2col matrices are still those forward made.
-        for part, v in reversed(self._chunks(len(dy))):
-            if not self._fresh:
-                np.copyto(v.image, self._x[part])
-                np.copyto(v.cols_in, v.windows)
-            self._fresh = False
-            np.copyto(v.dy, dy[part])
-            np.matmul(v.cols, v.dy_ext.transpose(0, 2, 1), out=v.grads)
-            grad += np.sum(v.grads, axis=0, out=grad_sum)
-            if need_dx:
-                np.matmul(weights_t, v.dy_ext, out=v.dcols)
-                v.dx_padded.fill(0)
-                for target, source in v.adds:  # col2im: one long add per kernel offset
-                    np.add(target, source, out=target)
-                np.copyto(dx[part], v.dx_interior)
+        for i in range(count - 1, -1, -1):  # last chunk first, whatever the workers
+            grad += sums[i]
         np.copyto(self._params[0].grad.reshape(F, g.taps), grad[: g.taps].T)
         if self.bias:
             np.copyto(self._params[1].grad, grad[g.taps])

@@ -32,6 +32,8 @@ GEOMETRIES = [
     ((1, 7, 6), {"filters": 2, "kernel": [3, 2], "stride": 3, "padding": 1}, (3, 3)),
     ((3, 4, 4), {"filters": 2, "kernel": 4, "bias": False}, (1, 1)),
 ]
+LENET_CONV2 = {"filters": 16, "kernel": 5}
+"""LeNet-5's second convolution: several chunks to a batch of 128."""
 
 
 def conv_layer(in_shape, options, dtype=np.float64, seed=0):
@@ -282,3 +284,39 @@ def test_multiply_adds_count_the_real_outputs_only():
     """``zoo show``'s count: filters·C·kh·kw per output value, not the extended grid's extra columns."""
     layer, (F, Ho, Wo) = conv_layer((3, 9, 8), {"filters": 4, "kernel": [3, 2], "stride": 2, "padding": "same"})
     assert layer.multiply_adds() == 4 * 3 * 3 * 2 * Ho * Wo == 4 * 3 * 6 * 5 * 4
+
+
+@pytest.mark.parametrize("in_shape, options, out", [GEOMETRIES[0], GEOMETRIES[5], ((6, 14, 14), LENET_CONV2, None)])
+def test_any_number_of_workers_gives_the_same_bits(in_shape, options, out, monkeypatch):
+    """Chunks dealt to 1, 2 or 3 threads: forward, dx and the gradients are identical, for batches of one chunk,
+    a few chunks and more chunks than workers, with a short last chunk."""
+    import zoo_builtins.convolution as convolution
+
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(convolution, "compute_threads", lambda workers=workers: workers)
+        layer, shape = conv_layer(in_shape, options, np.float32)
+        assert layer.zoo_threads == workers
+        runs = []
+        for n in (1, layer._chunk, 2 * layer._chunk + 1, 5 * layer._chunk + 3):
+            rng = np.random.default_rng(n)
+            x = rng.standard_normal((n, *in_shape)).astype(np.float32)
+            dy = rng.standard_normal((n, *shape)).astype(np.float32)
+            y = layer.forward(x, True).copy()
+            runs.append((y, layer.backward(dy).copy(), *(p.grad.copy() for p in layer.params())))
+        results.append(runs)
+    for other in results[1:]:
+        for run, expected in zip(other, results[0]):
+            for got, want in zip(run, expected):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_workers_follow_the_blas_thread_variables(monkeypatch):
+    """One worker when OPENBLAS_NUM_THREADS asks for one thread (as zoo's sweep trials do), else one per core."""
+    from zoo import cores
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert conv_layer(*GEOMETRIES[0][:2])[0].zoo_threads == 1
+    for name in cores.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert conv_layer(*GEOMETRIES[0][:2])[0].zoo_threads == cores.cores()
