@@ -82,3 +82,34 @@ def test_numpy_blas_runs_one_thread_only_beside_layers_with_threads_of_their_own
         train(entry, small_mnist, catalog, on_step=lambda step, total: seen.append(blas_pool.numpy_blas_threads()))
         assert set(seen) == threads
         assert blas_pool.numpy_blas_threads() == 2
+
+
+@pytest.mark.parametrize("threads", [0, 2.0, "2", True])
+def test_a_layer_claiming_threads_wrongly_is_one_plugin_error(threads, small_mnist):
+    """zoo_threads decides how NumPy's BLAS runs: anything but an int >= 1 is refused when the network is built."""
+    import attrs
+    from zoo_builtins.layers import ReLU
+
+    import zoo
+    import zoo.testing
+    from zoo.errors import PluginError
+
+    @attrs.define(eq=False)
+    class Threaded(ReLU):
+        zoo_threads = threads
+
+    class Plugins:
+        @zoo.hookimpl
+        def register_layers(self, register):
+            register("threaded_relu", Threaded)
+
+    catalog = zoo.testing.catalog_with(Plugins())
+    table = {
+        **ENTRY,
+        "layers": [{"type": "dense", "units": 16}, {"type": "threaded_relu"}, {"type": "dense", "units": 10}],
+    }
+    entry = ModelEntry.from_table("threads", table, "test", catalog)
+    with pytest.raises(
+        PluginError, match=r"layers\.1: layer 'threaded_relu' \(plugin .*\): zoo_threads is .*not an int >= 1"
+    ):
+        train(entry, small_mnist, catalog)

@@ -47,6 +47,11 @@ class Network:
     def in_shape(self) -> tuple[int, ...]:
         return self.shapes[0]
 
+    @property
+    def runs_threads(self) -> bool:
+        """Whether a layer computes on threads of its own (``zoo_threads`` > 1, checked when built)."""
+        return any(getattr(layer, "zoo_threads", 1) > 1 for layer in self.layers)
+
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """``x`` of ``(N, *in_shape)`` or any shape with as many values per sample (a view when contiguous)."""
         batch = self._batch_shapes(len(x))
@@ -153,6 +158,13 @@ def build_network(
             param.lr = spec.lr
             params.append(param)
             names.append(f"layers.{i}.{param.name}")
+        threads = getattr(layer, "zoo_threads", 1)
+        if type(threads) is not int or threads < 1:
+            plugin = catalog.get("layer", spec.ref.type).plugin
+            raise PluginError(
+                f"{spec.ref.where}: layer {spec.ref.type!r} (plugin {plugin!r}): zoo_threads is {threads!r}, "
+                "not an int >= 1 (the threads the layer computes on)"
+            )
         clash = {p.name for p in own} & set(_layer_state(layer))
         if clash:
             raise PluginError(f"{where[-1]}: state() and params() both use the names {sorted(clash)}")

@@ -209,8 +209,8 @@ def train(
 
     started = time.perf_counter()
     # The feed's context stops the prefetching thread however the loop ends.
-    own_threads = any(getattr(layer, "zoo_threads", 1) > 1 for layer in network.layers)
-    with feed, scipy_blas_single_threaded(), numpy_blas_single_threaded() if own_threads else contextlib.nullcontext():
+    numpy_blas = numpy_blas_single_threaded() if network.runs_threads else contextlib.nullcontext()
+    with feed, scipy_blas_single_threaded(), numpy_blas:
         for step in range(first, total):
             if should_stop():
                 if hasattr(optimizer, "state"):
