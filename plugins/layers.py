@@ -107,7 +107,8 @@ class Dense:
             return dx
         # W is C-ordered, so W.T is the Fortran-ordered matrix ger updates in place: W.T += -rate·dyᵀx.
         WT = W.value.T
-        updated = _blas("ger", WT.dtype)(-rates[0], dy[0], self._x[0], a=WT, overwrite_a=True)
+        # Positional, as _gemv: (alpha, x, y, incx, incy, a, overwrite_x, overwrite_y, overwrite_a).
+        updated = _blas("ger", WT.dtype)(-rates[0], dy[0], self._x[0], 1, 1, WT, 1, 1, 1)
         if updated is not WT:  # scipy had to copy after all: keep the update anyway
             WT[...] = updated
         updated = _blas("axpy", b.value.dtype)(dy[0], b.value, b.value.size, -rates[1])  # positional: as _gemv
