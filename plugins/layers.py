@@ -171,6 +171,10 @@ class Flatten(ParameterFree):
         return graph.node("Flatten", [x], axis=1)
 
 
+_FLOAT_MASK_MAX = 2048
+"""ReLU's backward multiplies arrays of at most this many values by a float mask, larger ones by a boolean one."""
+
+
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class ReLU(ParameterFree):
     """``max(x, 0)``."""
@@ -181,11 +185,21 @@ class ReLU(ParameterFree):
         return y
 
     def backward(self, dy, need_dx=True):
+        """``dy`` where the output is positive, else 0: ``dy`` times a mask of the output's signs.
+
+        The mask is float (``sign(y)``: 0 or 1, since ``y >= 0``) on small arrays and boolean on
+        large ones: multiplying by a boolean mask costs a fixed 0.7 µs of casting set-up (half of
+        a one-sample step's ReLU backward), by a float mask more per value (1.7× at batch 128).
+        The products are the same but for the sign of a zero (and NaN where ``y`` is NaN).
+        """
         if not need_dx:
             return None
+        dx = self._buffers.get("dx", dy.shape, dy.dtype)
+        if dy.size <= _FLOAT_MASK_MAX:
+            return np.multiply(dy, np.sign(self._y, out=self._buffers.get("sign", dy.shape, dy.dtype)), out=dx)
         active = self._buffers.get("active", dy.shape, np.bool_)
         np.greater(self._y, self._buffers.zeros("zeros", dy.shape, dy.dtype), out=active)  # as forward's maximum
-        return np.multiply(dy, active, out=self._buffers.get("dx", dy.shape, dy.dtype))
+        return np.multiply(dy, active, out=dx)
 
     def to_onnx(self, graph, x):
         return graph.node("Relu", [x])

@@ -141,6 +141,21 @@ def test_builtin_layer_values():
     np.testing.assert_allclose(huge, [[1.0, 0.0, 0.0]], atol=1e-300)
 
 
+@pytest.mark.parametrize("rows", [1, 3, 200])  # ReLU's float mask (up to 2048 values) and its boolean one
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_passes_dy_where_the_output_is_positive(rows, dtype):
+    """Exactly ``dy`` where ``y > 0`` and zero elsewhere, including at exact zeros of the input."""
+    layer = _layer("relu", 40, dtype=dtype)
+    rng = np.random.default_rng(8)
+    x = _inputs(rng, rows, 40).astype(dtype)
+    x[:, ::7] = 0.0
+    y = layer.forward(x, True)
+    dy = rng.normal(size=x.shape).astype(dtype)
+    dx = layer.backward(dy)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, np.where(y > 0, dy, 0))
+
+
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "cross_entropy"])
 def test_loss_scale_multiplies_loss_and_gradient(name):
     rng = np.random.default_rng(7)
