@@ -205,6 +205,10 @@ class _Views:
         )
 
 
+_PLANS_KEPT = 8
+"""Batch sizes whose chunk lists a conv2d layer keeps (see ``Conv2D._plans``)."""
+
+
 @attrs.define(eq=False)
 class Conv2D:
     """``filters`` kernels of ``kernel`` (``k`` or ``[kh, kw]``) over ``(C, H, W)`` samples, with ``stride``.
@@ -238,6 +242,9 @@ class Conv2D:
     """Each worker's own scratch arrays: its im2col matrices, padded images and their gradients."""
     _views: dict = attrs.field(init=False, factory=dict)
     """``(worker, n)`` -> the :class:`_Views` of that worker's scratch for a chunk of ``n`` samples."""
+    _plans: dict = attrs.field(init=False, factory=dict)
+    """Batch size -> its :meth:`_groups`, made once: a step then builds no Python lists of chunks. Training
+    and evaluation see two or three batch sizes; the cache starts again past ``_PLANS_KEPT`` of them."""
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _fresh: bool = attrs.field(init=False, default=False)
@@ -258,7 +265,7 @@ class Conv2D:
             "grad": np.empty((rows, F), dtype),
         }
         self._scratch = [self._worker_scratch(n, rows, dtype) for _ in range(compute_threads())]
-        self._views = {}
+        self._views, self._plans = {}, {}
         return (F, *g.out)
 
     def _worker_scratch(self, n: int, rows: int, dtype) -> dict[str, np.ndarray]:
@@ -281,6 +288,18 @@ class Conv2D:
             "dx_padded": np.empty(g.channels * n * g.stride * g.block, dtype),
         }
 
+    def __getstate__(self) -> dict:
+        """Everything but the views, which a copy or a pickle would turn into arrays apart from the scratch they
+        view (a copied layer would then write its input where its im2col no longer reads): made again on use."""
+        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))} | {
+            "_views": {},
+            "_plans": {},
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     def params(self):
         return self._params
 
@@ -295,6 +314,15 @@ class Conv2D:
     def _groups(self, total: int) -> list[list[tuple[int, slice, _Views]]]:
         """The chunks of a batch of ``total`` samples, dealt to the workers in turn: for each worker, its
         ``(chunk number, slice of the batch, its _Views)`` in batch order."""
+        plan = self._plans.get(total)
+        if plan is None:
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            plan = self._plans[total] = self._deal(total)
+        return plan
+
+    def _deal(self, total: int) -> list[list[tuple[int, slice, _Views]]]:
+        """:meth:`_groups`, made."""
         workers = len(self._scratch)
         groups = [[] for _ in range(min(workers, -(-total // self._chunk)))]
         for i, start in enumerate(range(0, total, self._chunk)):

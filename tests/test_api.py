@@ -1,5 +1,6 @@
 """The Python API: zoo.list_entries, create, train, load and the Model's predict, evaluate, save and display."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -297,3 +298,12 @@ def test_a_zoo_0_1_model_file_loads_and_takes_images_or_rows(test_images):
     images, labels = test_images
     assert np.array_equal(old.predict(images), old.predict(images.reshape(300, 784)))
     assert old.evaluate(images, labels).accuracy > 0.85
+
+
+def test_a_model_deep_copies_into_an_independent_model_that_predicts_alike(lenet, test_images):
+    images, _ = test_images
+    twin = copy.deepcopy(lenet)
+    assert np.array_equal(twin.predict(images), lenet.predict(images))
+    assert np.array_equal(twin.predict(images[:1]), lenet.predict(images[:1]))  # one sample: dense's BLAS path
+    twin.network.params[0].value[...] = 0  # the copy's weights are its own
+    assert not np.array_equal(twin.network.params[0].value, lenet.network.params[0].value)

@@ -7,11 +7,14 @@ model files), so a plugin is checked the moment it registers a name. A name that
 an entry it is checked with none, and a required option then fails saying which.
 """
 
+import copy
+
 import numpy as np
 import pytest
 
 import zoo.testing
 from zoo.loading import default_catalog
+from zoo.testing.core import Subject
 
 CATALOG = default_catalog()
 
@@ -139,6 +142,31 @@ def test_builtin_layer_values():
     np.testing.assert_allclose(_layer("softmax").forward(x, True), e / e.sum(axis=1, keepdims=True), rtol=1e-12)
     huge = _layer("softmax", 3).forward(np.array([[1e4, 0.0, -1e4]]), True)
     np.testing.assert_allclose(huge, [[1.0, 0.0, 0.0]], atol=1e-300)
+
+
+@pytest.mark.parametrize("name, kwargs", list(_variants("layer", LAYERS, {})))
+def test_a_deep_copy_of_a_used_layer_computes_as_the_layer_does_and_trains_apart(name, kwargs):
+    """``copy.deepcopy`` (of a layer, a network, a ``zoo.Model``) gives a layer that computes as the original,
+    at the batch sizes it ran before the copy and at a new one, and whose descent leaves the original alone:
+    a layer's views into its own buffers must not become copies that no longer see those buffers."""
+    subject = Subject.resolve("layer", name, kwargs.get("options"), CATALOG)
+    in_shape = kwargs.get("in_shape", (5,))
+    original = subject.make()
+    original.build(in_shape, np.dtype(np.float32), np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    batches = {rows: rng.uniform(-1, 1, (rows, *in_shape)).astype(np.float32) for rows in (3, 1, 2)}
+    for rows in (3, 1):  # the batch sizes seen before the copy
+        original.forward(batches[rows], False)
+    twin = copy.deepcopy(original)
+    for rows, x in batches.items():
+        expected = original.forward(x, False).copy()
+        np.testing.assert_array_equal(twin.forward(x, False), expected, err_msg=f"{rows} rows")
+    if original.params() and hasattr(original, "backward_descent"):
+        before = [p.value.copy() for p in original.params()]
+        twin.forward(batches[3], True)
+        twin.backward_descent(np.ones_like(expected, shape=(3, *expected.shape[1:])), [0.1] * len(before))
+        assert all(np.array_equal(p.value, b) for p, b in zip(original.params(), before))
+        assert not all(np.array_equal(p.value, b) for p, b in zip(twin.params(), before))
 
 
 @pytest.mark.parametrize("rows", [1, 3, 200])  # ReLU's float mask (up to 2048 values) and its boolean one
