@@ -7,7 +7,6 @@ validated when a layer is made, not on later assignment (``on_setattr=NO_OP``), 
 attributes a layer sets at every step cost a plain assignment, not attrs' hooks (0.5 µs each).
 """
 
-import functools
 import math
 
 import attrs
@@ -19,21 +18,37 @@ import zoo
 from zoo.layers import Buffers, Param, descend, flat
 from zoo.options import number
 
-_blas = functools.cache(lambda name, dtype: get_blas_funcs(name, dtype=dtype))
 
+@attrs.frozen
+class _Level2:
+    """A dtype's BLAS routines for one-sample steps, looked up once at build (54 ns a lookup, 3-4 a layer a step).
 
-def _gemv(a, x, out, transpose=False):
-    """``out = a @ x`` (``a.T @ x`` if ``transpose``) for a Fortran-ordered ``a``, through scipy's BLAS ``gemv``.
-
-    On one sample, dense uses scipy's BLAS throughout (``gemv`` here, ``ger`` and ``axpy`` for the
-    update): NumPy and SciPy each bundle an OpenBLAS, each with its own pool of threads, and a step
-    that used both would keep both pools' threads spinning for the same cores. The arguments are
-    positional (``alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y``): f2py's keyword
-    parsing costs 0.4 µs a call (1.2 against 0.8 µs for a 100×200 layer's ``gemv``).
+    On one sample, dense uses scipy's BLAS throughout (``gemv`` forward and for ``dx``, ``ger``
+    and ``axpy`` for the update): NumPy and SciPy each bundle an OpenBLAS, each with its own pool
+    of threads, and a step that used both would keep both pools' threads spinning for the same
+    cores. Arguments are positional: f2py's keyword parsing costs 0.4 µs a call (1.2 against
+    0.8 µs for a 100×200 layer's ``gemv``). The vectors are one-row arrays ``(1, n)`` as they
+    come, which f2py takes as its rank-1 arguments without a copy, saving a row view each.
     """
-    result = _blas("gemv", a.dtype)(1.0, a, x, 0.0, out, 0, 1, 0, 1, int(transpose), 1)
-    if result is not out:  # scipy had to copy after all
-        out[...] = result
+
+    dtype: np.dtype
+    gemv: object
+    ger: object
+    axpy: object
+
+    @classmethod
+    def of(cls, dtype) -> "_Level2":
+        return cls(np.dtype(dtype), *(get_blas_funcs(name, dtype=dtype) for name in ("gemv", "ger", "axpy")))
+
+    def __reduce__(self):  # f2py's routines do not pickle: look them up again, so layers copy and pickle
+        return _Level2.of, (self.dtype,)
+
+    def matvec(self, a, x, out, transpose=False):
+        """``out = a @ x`` (``a.T @ x`` if ``transpose``) for a Fortran-ordered ``a``."""
+        # (alpha, a, x, beta, y, offx, incx, offy, incy, trans, overwrite_y)
+        result = self.gemv(1.0, a, x, 0.0, out, 0, 1, 0, 1, int(transpose), 1)
+        if result is not out:  # scipy had to copy after all
+            out[...] = result.reshape(out.shape)
 
 
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
@@ -52,6 +67,7 @@ class Dense:
     _params: list = attrs.field(init=False, factory=list)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _in_shape: tuple = attrs.field(init=False, default=())
+    _level2: _Level2 | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def build(self, in_shape, dtype, rng):
@@ -61,6 +77,7 @@ class Dense:
         b = np.ascontiguousarray(self.bias_init((self.units,), in_features, self.units, rng, dtype))
         self._params = [Param("W", W, np.zeros_like(W)), Param("b", b, np.zeros_like(b))]
         self._in_shape = tuple(in_shape)
+        self._level2 = _Level2.of(W.dtype)
         return (self.units,)
 
     def params(self):
@@ -74,7 +91,7 @@ class Dense:
         x = x if x.ndim == 2 else flat(x, self._buffers)  # flat input as it is: no per-step view
         y = self._buffers.get("y", (x.shape[0], self.units), W.dtype)
         if len(x) == 1:
-            _gemv(W.T, x[0], y[0])
+            self._level2.matvec(W.T, x, y)
         else:
             np.matmul(x, W, out=y)
         y += b
@@ -107,11 +124,11 @@ class Dense:
             return dx
         # W is C-ordered, so W.T is the Fortran-ordered matrix ger updates in place: W.T += -rate·dyᵀx.
         WT = W.value.T
-        # Positional, as _gemv: (alpha, x, y, incx, incy, a, overwrite_x, overwrite_y, overwrite_a).
-        updated = _blas("ger", WT.dtype)(-rates[0], dy[0], self._x[0], 1, 1, WT, 1, 1, 1)
+        # (alpha, x, y, incx, incy, a, overwrite_x, overwrite_y, overwrite_a)
+        updated = self._level2.ger(-rates[0], dy, self._x, 1, 1, WT, 1, 1, 1)
         if updated is not WT:  # scipy had to copy after all: keep the update anyway
             WT[...] = updated
-        updated = _blas("axpy", b.value.dtype)(dy[0], b.value, b.value.size, -rates[1])  # positional: as _gemv
+        updated = self._level2.axpy(dy, b.value, b.value.size, -rates[1])  # (x, y, n, a)
         if updated is not b.value:
             b.value[...] = updated
         return dx
@@ -120,7 +137,7 @@ class Dense:
         W = self._params[0].value
         dx = self._buffers.get("dx", (dy.shape[0], W.shape[0]), dy.dtype)
         if len(dy) == 1:
-            _gemv(W.T, dy[0], dx[0], transpose=True)
+            self._level2.matvec(W.T, dy, dx, transpose=True)
         else:
             np.matmul(dy, W.T, out=dx)
         return dx if len(self._in_shape) == 1 else dx.reshape((len(dx), *self._in_shape))
