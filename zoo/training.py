@@ -163,7 +163,7 @@ def train(
             f"but {entry.data.dataset} has samples of shape {splits.in_shape}"
         )
     augment_rng = np.random.default_rng(streams["augment"])
-    maker = BatchMaker(images, network.dtype, augmenters, augment_rng)
+    maker = BatchMaker(images, network.dtype, augmenters, augment_rng, network.in_shape)
     val_maker = BatchMaker(splits.val_images, network.dtype) if len(splits.val_labels) else None
     batches = batch_order.iterate(len(labels), np.random.default_rng(streams["batches"]))
 
