@@ -72,7 +72,7 @@ class SoftmaxCrossEntropy(ScaledLoss):
         """As :meth:`_forward_rows` for one sample (online SGD): the same float32 operations on the row, so the
         same bits, in seven NumPy calls instead of eleven, without the batch's gathers and axes."""
         self._picked = label  # the flat position of the true class, as the rows' gather would give
-        top = np.maximum.reduce(z)
+        top = z[z.argmax()]  # the maximum (NaN if any is), in 0.17 µs where a reduction takes 0.7 µs on 10 values
         np.subtract(z, top, out=p)
         true_logit = p[label]  # a scalar copy, read before exp
         spread = float(np.add.reduce(p)) / len(p) if self.label_smoothing else 0.0

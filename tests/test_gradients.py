@@ -222,3 +222,14 @@ def test_softmax_cross_entropy_on_one_sample_rounds_as_its_row_in_a_batch(smooth
         p /= p.sum()
         target = (1 - smoothing) * np.eye(10)[labels[i]] + smoothing / 10
         assert value == pytest.approx(-(target * np.log(p)).sum(), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_softmax_cross_entropy_on_one_sample_is_not_finite_where_its_row_in_a_batch_is_not(bad):
+    """The one-sample path's maximum (read at the argmax) propagates NaN and infinities as the batch's reduction."""
+    logits = np.array([[0.5, bad, -1.0, 2.0], [1.0, 0.0, 0.0, 0.0]], np.float32)
+    make = CATALOG.get("loss", "softmax_cross_entropy").factory
+    with np.errstate(invalid="ignore"):  # inf - inf, as training meets it
+        in_batch = make().forward(logits, np.array([0, 1]))
+        alone = make().forward(logits[:1], np.array([0]))
+    assert np.isfinite(alone) == np.isfinite(in_batch) and (bad == -np.inf) == np.isfinite(alone)
