@@ -18,7 +18,8 @@ from zoo.options import number
 
 @attrs.define(eq=False)
 class Affine:
-    """Rotate each image by a uniform angle in ±``max_degrees`` and shift it by up to ±``max_shift`` pixels per axis.
+    """Rotate each image by a uniform angle in ±``max_degrees`` and shift it by up to ±``max_shift`` pixels per axis;
+    with ``max_scale`` m, also scale it about its centre by a uniform factor in [1 − m, 1 + m].
 
     The batch ``(N, H, W)`` is laid out as one tall image of N frames, each framed by a
     row and column of zeros, so a single 2-D bilinear resampling serves every image and
@@ -27,6 +28,7 @@ class Affine:
 
     max_degrees: float = attrs.field(default=0.0, validator=number(ge=0, le=180))
     max_shift: float = attrs.field(default=0.0, validator=number(ge=0))
+    max_scale: float = attrs.field(default=0.0, validator=number(ge=0, lt=1))
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
     _resample: Bilinear = attrs.field(init=False, factory=Bilinear)
     _source: np.ndarray | None = attrs.field(init=False, default=None)
@@ -34,8 +36,8 @@ class Affine:
     def __call__(self, images, rng):
         n, height, width = images.shape
         centre_rows, centre_cols = (height - 1) / 2, (width - 1) / 2
-        # Per image: the rotation, and the shift seen from the rotated frame. Output pixel p
-        # samples input pixel R(-angle)·(p - centre) - R(-angle)·shift + centre.
+        # Per image: the rotation, the scale, and the shift seen from the rotated frame. Output pixel p
+        # samples input pixel R(-angle)·(p - centre - shift) / scale + centre.
         angle = rng.uniform(-np.deg2rad(self.max_degrees), np.deg2rad(self.max_degrees), size=n)
         shift = rng.uniform(-self.max_shift, self.max_shift, size=(2, n))
         cos, sin, back_rows, back_cols = (
@@ -43,6 +45,10 @@ class Affine:
         )
         np.cos(angle, out=cos)
         np.sin(angle, out=sin)
+        if self.max_scale:  # drawn last and only then: entries without it keep their draws and their bits
+            inverse = np.reciprocal(rng.uniform(1 - self.max_scale, 1 + self.max_scale, size=n))
+            cos *= inverse
+            sin *= inverse
         np.multiply(cos, shift[0], out=back_rows)
         back_rows += np.multiply(sin, shift[1], out=angle)
         np.multiply(cos, shift[1], out=back_cols)

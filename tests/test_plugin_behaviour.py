@@ -168,6 +168,30 @@ def test_zero_parameter_augmenter_is_identity(name, options):
     np.testing.assert_allclose(augment(images[:3], np.random.default_rng(6)), images[:3], atol=1e-6)
 
 
+def test_affine_scales_each_image_about_its_centre_within_max_scale():
+    """With ``max_scale`` alone, a blob's distance from the centre and its ink's square root scale by one factor
+    per image, within [1 - m, 1 + m] and spread over it; its direction from the centre stays."""
+    images = blob_images(300, np.random.default_rng(7), radius=6.0)
+    out = _augmenter("affine", {"options": {"max_scale": 0.2}})(images.copy(), np.random.default_rng(8))
+    (before, ink_before), (after, ink_after) = centre_of_mass(images), centre_of_mass(out)
+    factor = np.linalg.norm(after, axis=1) / np.linalg.norm(before, axis=1)
+    np.testing.assert_allclose(np.sqrt(ink_after / ink_before), factor, rtol=0.03)
+    assert factor.min() > 0.8 - 0.02 and factor.max() < 1.2 + 0.02
+    assert factor.min() < 0.85 and factor.max() > 1.15, "the factors do not spread over [0.8, 1.2]"
+    cosine = (after * before).sum(axis=1) / np.linalg.norm(after, axis=1) / np.linalg.norm(before, axis=1)
+    assert cosine.min() > 0.999, "a scale alone turned an image"
+
+
+def test_affine_with_max_scale_conforms_and_without_it_keeps_its_draws():
+    zoo.testing.check_augmenter("affine", {"max_degrees": 10, "max_shift": 2, "max_scale": 0.15}, catalog=CATALOG)
+    images = mixed_images(20, np.random.default_rng(5), np.float32)
+    rng = np.random.default_rng(6)
+    _augmenter("affine", {"options": {"max_degrees": 10, "max_shift": 2}})(images.copy(), rng)
+    expected = np.random.default_rng(6)
+    expected.uniform(size=3 * len(images))  # the angles and the shifts: nothing drawn for a scale
+    assert rng.bit_generator.state == expected.bit_generator.state
+
+
 def _rotate(vectors, degrees):
     """``vectors`` (N, 2) rotated by each angle in ``degrees`` (G,): (G, N, 2)."""
     t = np.deg2rad(degrees)[:, None]
