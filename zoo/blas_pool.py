@@ -116,6 +116,12 @@ def numpy_blas_single_threaded():
     return _numpy_pool.single_threaded()
 
 
+def numpy_blas_single_threaded_for(network) -> contextlib.AbstractContextManager:
+    """:func:`numpy_blas_single_threaded` for a network whose layers run threads of their own
+    (``network.runs_threads``), else nothing: training and evaluation both hold it."""
+    return numpy_blas_single_threaded() if network.runs_threads else contextlib.nullcontext()
+
+
 def numpy_blas_threads() -> int | None:
     """The thread count of NumPy's bundled OpenBLAS, or None where there is none to reach."""
     return _numpy_pool.threads()

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from zoo.batching import BatchMaker
+from zoo.blas_pool import numpy_blas_single_threaded_for
 from zoo.network import Network
 
 CHUNK = 2000
@@ -29,10 +30,11 @@ def predict(
     maker = maker or BatchMaker(images, network.dtype)
     chunk = chunk or chunk_size(network)
     predictions = np.empty(len(images), dtype=np.intp)
-    for start in range(0, len(images), chunk):
-        stop = min(start + chunk, len(images))
-        output = network.forward(maker.make(slice(start, stop)), training=False)
-        np.argmax(output, axis=1, out=predictions[start:stop])
+    with numpy_blas_single_threaded_for(network):  # as in training: 10-25 % faster for a CNN's threads
+        for start in range(0, len(images), chunk):
+            stop = min(start + chunk, len(images))
+            output = network.forward(maker.make(slice(start, stop)), training=False)
+            np.argmax(output, axis=1, out=predictions[start:stop])
     return predictions
 
 
@@ -47,11 +49,12 @@ def evaluate(
     maker = maker or BatchMaker(images, network.dtype)
     chunk = chunk or chunk_size(network)
     loss_sum, correct = 0.0, 0
-    for start in range(0, len(images), chunk):
-        stop = min(start + chunk, len(images))
-        output = network.forward(maker.make(slice(start, stop)), training=False)
-        loss_sum += network.loss.forward(output, labels[start:stop]) * (stop - start)
-        correct += int(np.count_nonzero(np.argmax(output, axis=1) == labels[start:stop]))
+    with numpy_blas_single_threaded_for(network):
+        for start in range(0, len(images), chunk):
+            stop = min(start + chunk, len(images))
+            output = network.forward(maker.make(slice(start, stop)), training=False)
+            loss_sum += network.loss.forward(output, labels[start:stop]) * (stop - start)
+            correct += int(np.count_nonzero(np.argmax(output, axis=1) == labels[start:stop]))
     return loss_sum / len(images), correct / len(images)
 
 

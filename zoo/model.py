@@ -13,6 +13,7 @@ import attrs
 import numpy as np
 
 from zoo import modelfile
+from zoo.blas_pool import numpy_blas_single_threaded_for
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
 from zoo.errors import ConfigError, DataError, PluginError
@@ -146,9 +147,10 @@ class Model:
         chunk = chunk_size(self.network)
         outputs = np.empty((len(images), self.network.shapes[-1][0]), dtype=self.network.dtype)
         scale = 1 / 255 if images.dtype == np.uint8 else 1
-        for start in range(0, len(images), chunk):
-            batch = np.asarray(images[start : start + chunk], dtype=self.network.dtype) * scale
-            outputs[start : start + len(batch)] = self.network.forward(batch, training=False)
+        with numpy_blas_single_threaded_for(self.network):
+            for start in range(0, len(images), chunk):
+                batch = np.asarray(images[start : start + chunk], dtype=self.network.dtype) * scale
+                outputs[start : start + len(batch)] = self.network.forward(batch, training=False)
         return outputs
 
     def _checked_images(self, images) -> np.ndarray:

@@ -1,6 +1,5 @@
 """Training a registry entry: data, network, optimizer and batch schedule wired together and run."""
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -9,7 +8,7 @@ import attrs
 import numpy as np
 
 from zoo.batching import BatchMaker
-from zoo.blas_pool import numpy_blas_single_threaded, scipy_blas_single_threaded
+from zoo.blas_pool import numpy_blas_single_threaded_for, scipy_blas_single_threaded
 from zoo.catalog import Catalog
 from zoo.checkpoint import Checkpoint, CheckpointError
 from zoo.clipping import clip_global_norm
@@ -209,8 +208,7 @@ def train(
 
     started = time.perf_counter()
     # The feed's context stops the prefetching thread however the loop ends.
-    numpy_blas = numpy_blas_single_threaded() if network.runs_threads else contextlib.nullcontext()
-    with feed, scipy_blas_single_threaded(), numpy_blas:
+    with feed, scipy_blas_single_threaded(), numpy_blas_single_threaded_for(network):
         for step in range(first, total):
             if should_stop():
                 if hasattr(optimizer, "state"):
