@@ -7,6 +7,11 @@ repository root with the datasets reachable (``ZOO_DATA=../shared/data``)::
 
     python benchmarks/ship_weights.py                 # every entry
     python benchmarks/ship_weights.py 'best-*' 'fashion-*' '*' --jobs 2   # the longest first
+    python benchmarks/ship_weights.py --restamp 'tuned-cnn-*'            # record today's recipe hash only
+
+``--restamp`` retrains nothing: it records the entry's current recipe hash in its shipped weights,
+for a recipe change that trains the same bits (a new plugin option whose default does nothing).
+Show that first, by training the entry with the code before and after the change side by side.
 """
 
 import argparse
@@ -40,12 +45,32 @@ def train(name: str, runs_dir: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def restamp(name: str) -> None:
+    """Rewrite ``name``'s shipped weights with the entry's current recipe hash, arrays and metrics as they were."""
+    from zoo import modelfile
+    from zoo.entries import load_entry
+    from zoo.loading import default_catalog
+    from zoo.recipe import recipe_hash
+
+    catalog, path = default_catalog(), WEIGHTS / f"{name}.npz"
+    network, stored, meta = modelfile.load(path, catalog)
+    old, new = meta["recipe"], recipe_hash(load_entry(name, catalog), catalog)
+    if old != new:
+        modelfile.save(path, network, stored, meta=meta | {"recipe": new})
+    print(f"{name}: {'unchanged' if old == new else f'{old[:19]}... -> {new[:19]}...'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", default=["*"])
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--restamp", action="store_true", help="record the current recipe hash; train nothing")
     args = parser.parse_args()
     names = entries(args.patterns)
+    if args.restamp:
+        for name in names:
+            restamp(name)
+        return
     WEIGHTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as runs_dir, concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda name: train(name, Path(runs_dir)), names))
