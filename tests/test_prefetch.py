@@ -180,6 +180,21 @@ def test_an_error_drawing_the_next_index_is_raised_where_the_loop_would_draw_it(
     assert not prefetch_threads()
 
 
+@pytest.mark.parametrize("feed_type", [Batches, PrefetchedBatches])
+@pytest.mark.parametrize("past", [(0,), (-10, -5, 2), (-2 - 2 * 5000,)], ids=["one", "several", "negative"])
+def test_a_batch_index_outside_the_samples_is_one_plugin_error_naming_the_batch_order(feed_type, past, small_mnist):
+    """Unprefetched or prefetched, one sample or several (which np.take would wrap for the images): not an
+    IndexError's traceback, and not a batch of other images. ``past``: each index minus the sample count."""
+    n = len(small_mnist.train_labels)
+    index = np.array(past) + n
+    maker = BatchMaker(small_mnist.train_images, np.float32, [Reusing()], np.random.default_rng(0))
+    with feed_type(maker, small_mnist.train_labels, iter([slice(0, 8), index]), 2, "x.toml: batches (odd)") as feed:
+        feed.take()
+        with pytest.raises(ZooError, match=rf"^x.toml: batches \(odd\) gave the batch index -?\d+, outside 0..{n - 1}"):
+            feed.take()
+    assert not prefetch_threads()
+
+
 def test_the_thread_is_joined_however_training_ends(catalog, small_mnist):
     entry = lambda *overrides: load_entry(AUGMENTED, catalog, ["train.steps=12", *overrides])  # noqa: E731
     train(entry(), small_mnist, catalog)

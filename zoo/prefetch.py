@@ -12,19 +12,40 @@ import numpy as np
 
 from zoo.batching import BatchMaker
 from zoo.cores import blas_thread_limit, cores
+from zoo.errors import PluginError
 from zoo.layers import Buffers
 
 
-def batch_feed(maker: BatchMaker, labels: np.ndarray, indices, count: int) -> "Batches | PrefetchedBatches":
+def batch_feed(
+    maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = "the batch order"
+) -> "Batches | PrefetchedBatches":
     """The next ``count`` batches of ``indices`` (an iterator of slices or index arrays): images as ``maker``
     makes them, and their ``labels``.
 
     Augmented batches are made ahead when BLAS leaves a core for the thread (:func:`core_to_spare`);
     without augmenters there is nothing worth overlapping, and the plain feed keeps the maker's
-    reuse of an unchanged full batch. Both feeds give the same batches.
+    reuse of an unchanged full batch. Both feeds give the same batches. An index outside the
+    samples is a PluginError naming ``source``, the plugin that gave it.
     """
     ahead = maker.augmenters and core_to_spare()
-    return (PrefetchedBatches if ahead else Batches)(maker, labels, indices, count)
+    return (PrefetchedBatches if ahead else Batches)(maker, labels, indices, count, source)
+
+
+def _outside(index, n: int, source: str) -> PluginError | None:
+    """The error for a batch ``index`` that reaches outside ``0 .. n-1``, else None.
+
+    Only asked after making a batch raised IndexError: checking every step's index would cost
+    two reductions a step, a tenth of a one-sample step.
+    """
+    if isinstance(index, slice):
+        return None  # a slice cannot index outside: it is clipped
+    index = np.asarray(index)
+    bad = index[(index < 0) | (index >= n)]
+    if not bad.size:
+        return None
+    return PluginError(
+        f"{source} gave the batch index {bad[0]}, outside 0..{n - 1}: each index picks one of the {n} training samples"
+    )
 
 
 def core_to_spare() -> bool:
@@ -41,13 +62,19 @@ def core_to_spare() -> bool:
 class Batches:
     """Each batch made when asked for, by :meth:`take`; a context manager like :class:`PrefetchedBatches`."""
 
-    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int):
-        self._maker, self._labels, self._indices = maker, labels, indices
+    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = "the batch order"):
+        self._maker, self._labels, self._indices, self._source = maker, labels, indices, source
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         """The next ``(images, labels)``."""
         index = next(self._indices)
-        return self._maker.make(index), self._labels[index]
+        try:
+            return self._maker.make(index), self._labels[index]
+        except IndexError as error:
+            outside = _outside(index, len(self._labels), self._source)
+            if outside is None:
+                raise
+            raise outside from error
 
     def augment_state(self) -> dict:
         """The augment generator's ``bit_generator.state`` before the batch the next :meth:`take` returns."""
@@ -70,8 +97,8 @@ class PrefetchedBatches:
     without prefetching. Use as a context manager: leaving it stops and joins the thread.
     """
 
-    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int):
-        self._maker, self._labels, self._indices, self._left = maker, labels, indices, count
+    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = "the batch order"):
+        self._maker, self._labels, self._indices, self._left, self._source = maker, labels, indices, count, source
         self._slots, self._turn = (Buffers(), Buffers()), 0
         self._requests, self._results = queue.SimpleQueue(), queue.SimpleQueue()
         self._next: tuple | None = None  # (index, generator state before its batch) of the batch in the making
@@ -94,9 +121,16 @@ class PrefetchedBatches:
         if self._next is None:  # rather than wait forever for a batch never asked for
             raise RuntimeError("every batch of the feed has been taken")
         batch, error = self._results.get()
-        if error is not None:
-            raise error
-        labels = self._labels[self._next[0]]
+        index = self._next[0]
+        try:
+            if error is not None:
+                raise error
+            labels = self._labels[index]
+        except IndexError as error:
+            outside = _outside(index, len(self._labels), self._source)
+            if outside is None:
+                raise
+            raise outside from error
         self._submit()  # drops the index first: a new epoch's permutation need not live beside the old one
         return batch, labels
 

@@ -189,7 +189,8 @@ def train(
             next(batches)
         if first % per_epoch:
             optimizer.start_epoch(first // per_epoch)
-    feed = batch_feed(maker, labels, batches, total - first)  # augmented batches are made a step ahead
+    source = f"{entry.batches.where} ({entry.batches.type})"
+    feed = batch_feed(maker, labels, batches, total - first, source)  # augmented batches are made a step ahead
 
     def snapshot(step: int) -> Checkpoint:
         state = attrs.asdict(progress, recurse=False) | {"history": [attrs.asdict(r) for r in progress.history]}
