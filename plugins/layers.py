@@ -20,7 +20,7 @@ from zoo.options import number
 
 
 @attrs.frozen
-class _Level2:
+class _SampleBlas:
     """A dtype's BLAS routines for one-sample steps, looked up once at build (54 ns a lookup, 3-4 a layer a step).
 
     On one sample, dense uses scipy's BLAS throughout (``gemv`` forward and for ``dx``, ``ger``
@@ -37,11 +37,11 @@ class _Level2:
     axpy: object
 
     @classmethod
-    def of(cls, dtype) -> "_Level2":
+    def of(cls, dtype) -> "_SampleBlas":
         return cls(np.dtype(dtype), *(get_blas_funcs(name, dtype=dtype) for name in ("gemv", "ger", "axpy")))
 
     def __reduce__(self):  # f2py's routines do not pickle: look them up again, so layers copy and pickle
-        return _Level2.of, (self.dtype,)
+        return _SampleBlas.of, (self.dtype,)
 
     def matvec(self, a, x, out, transpose=False):
         """``out = a @ x`` (``a.T @ x`` if ``transpose``) for a Fortran-ordered ``a``."""
@@ -67,7 +67,7 @@ class Dense:
     _params: list = attrs.field(init=False, factory=list)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _in_shape: tuple = attrs.field(init=False, default=())
-    _level2: _Level2 | None = attrs.field(init=False, default=None)
+    _level2: _SampleBlas | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def build(self, in_shape, dtype, rng):
@@ -77,7 +77,7 @@ class Dense:
         b = np.ascontiguousarray(self.bias_init((self.units,), in_features, self.units, rng, dtype))
         self._params = [Param("W", W, np.zeros_like(W)), Param("b", b, np.zeros_like(b))]
         self._in_shape = tuple(in_shape)
-        self._level2 = _Level2.of(W.dtype)
+        self._level2 = _SampleBlas.of(W.dtype)
         return (self.units,)
 
     def params(self):

@@ -15,9 +15,12 @@ from zoo.cores import blas_thread_limit, cores
 from zoo.errors import PluginError
 from zoo.layers import Buffers
 
+UNNAMED_SOURCE = "the batch order"
+"""What a bad batch index is blamed on when the caller names no plugin."""
+
 
 def batch_feed(
-    maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = "the batch order"
+    maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = UNNAMED_SOURCE
 ) -> "Batches | PrefetchedBatches":
     """The next ``count`` batches of ``indices`` (an iterator of slices or index arrays): images as ``maker``
     makes them, and their ``labels``.
@@ -31,21 +34,21 @@ def batch_feed(
     return (PrefetchedBatches if ahead else Batches)(maker, labels, indices, count, source)
 
 
-def _outside(index, n: int, source: str) -> PluginError | None:
-    """The error for a batch ``index`` that reaches outside ``0 .. n-1``, else None.
+def _refuse_outside(index, n: int, source: str, error: IndexError) -> None:
+    """Raise a PluginError naming ``source`` if the batch ``index`` reaches outside ``0 .. n-1``.
 
-    Only asked after making a batch raised IndexError: checking every step's index would cost
-    two reductions a step, a tenth of a one-sample step.
+    Only asked after making a batch raised ``error``: checking every step's index would cost
+    two reductions a step, a tenth of a one-sample step. A slice cannot reach outside (it is clipped).
     """
     if isinstance(index, slice):
-        return None  # a slice cannot index outside: it is clipped
+        return
     index = np.asarray(index)
     bad = index[(index < 0) | (index >= n)]
-    if not bad.size:
-        return None
-    return PluginError(
-        f"{source} gave the batch index {bad[0]}, outside 0..{n - 1}: each index picks one of the {n} training samples"
-    )
+    if bad.size:
+        raise PluginError(
+            f"{source} gave the batch index {bad[0]}, outside 0..{n - 1}: each index picks one of the {n} "
+            "training samples"
+        ) from error
 
 
 def core_to_spare() -> bool:
@@ -62,7 +65,7 @@ def core_to_spare() -> bool:
 class Batches:
     """Each batch made when asked for, by :meth:`take`; a context manager like :class:`PrefetchedBatches`."""
 
-    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = "the batch order"):
+    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = UNNAMED_SOURCE):
         self._maker, self._labels, self._indices, self._source = maker, labels, indices, source
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
@@ -71,10 +74,8 @@ class Batches:
         try:
             return self._maker.make(index), self._labels[index]
         except IndexError as error:
-            outside = _outside(index, len(self._labels), self._source)
-            if outside is None:
-                raise
-            raise outside from error
+            _refuse_outside(index, len(self._labels), self._source, error)
+            raise
 
     def augment_state(self) -> dict:
         """The augment generator's ``bit_generator.state`` before the batch the next :meth:`take` returns."""
@@ -97,7 +98,7 @@ class PrefetchedBatches:
     without prefetching. Use as a context manager: leaving it stops and joins the thread.
     """
 
-    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = "the batch order"):
+    def __init__(self, maker: BatchMaker, labels: np.ndarray, indices, count: int, source: str = UNNAMED_SOURCE):
         self._maker, self._labels, self._indices, self._left, self._source = maker, labels, indices, count, source
         self._slots, self._turn = (Buffers(), Buffers()), 0
         self._requests, self._results = queue.SimpleQueue(), queue.SimpleQueue()
@@ -127,10 +128,8 @@ class PrefetchedBatches:
                 raise error
             labels = self._labels[index]
         except IndexError as error:
-            outside = _outside(index, len(self._labels), self._source)
-            if outside is None:
-                raise
-            raise outside from error
+            _refuse_outside(index, len(self._labels), self._source, error)
+            raise
         self._submit()  # drops the index first: a new epoch's permutation need not live beside the old one
         return batch, labels
 
