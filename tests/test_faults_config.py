@@ -54,6 +54,10 @@ ENTRY_FAULTS = {
         edit(("units = 10", 'units = 10\nweight_init = "he_norm"')),
         "{file}: layers.0.weight_init.type: unknown initialiser 'he_norm'; did you mean 'he_normal'?",
     ),
+    "schedule that is a number": (
+        edit(("description", "schedule = 0.0\ndescription")),
+        "{file}: schedule: expected a table or a schedule name, got 0.0",
+    ),
     "unknown dataset": (
         edit(("[loss]", '[data]\ndataset = "mnsit"\n[loss]')),
         "{file}: data.dataset: unknown dataset 'mnsit'; did you mean 'mnist'?",

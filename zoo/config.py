@@ -348,6 +348,8 @@ class _Checker:
         """A ``{type = NAME, ...options}`` table (or a bare NAME string) resolved against the catalog."""
         if isinstance(table, str):
             table = {"type": table}
+        if not isinstance(table, dict):
+            raise self.fail(where, f"expected a table or a {kind} name, got {table!r}")
         name = self.value(table, "type", str, where, required=True)
         options = {key: value for key, value in table.items() if key != "type"}
         for key, value in options.items():
