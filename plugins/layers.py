@@ -15,6 +15,7 @@ from scipy.linalg.blas import get_blas_funcs
 from zoo_builtins.initialisers import Constant, He
 
 import zoo
+from zoo.gemm import add_product
 from zoo.layers import Buffers, Param, descend, flat
 from zoo.options import number
 
@@ -49,6 +50,16 @@ class _SampleBlas:
         result = self.gemv(1.0, a, x, 0.0, out, 0, 1, 0, 1, int(transpose), 1)
         if result is not out:  # scipy had to copy after all
             out[...] = result.reshape(out.shape)
+
+
+_GEMM_UPDATE_MIN = 32768
+"""Dense adds a batch's update into weights of at least this many values by one gemm (zoo.gemm).
+
+Below it, the call's fixed cost through ctypes (3-4 µs) is about what the gemm saves: on this
+2-core machine (2026-12-07) 784×32 weights at batch 8 took 6.6 µs that way against 5.1 µs for
+the gradient, scaling and addition; 200×200 at batch 32, 19 against 32 µs; 784×512 at batch 128,
+225 against 278 µs.
+"""
 
 
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
@@ -112,15 +123,21 @@ class Dense:
 
         On one sample, ``W -= rate·xᵀdy`` is a single BLAS rank-1 update (``ger``) in place,
         where the separate gradient, scaling and addition read and write ``W`` three times, and
-        ``b -= rate·dy`` one ``axpy``. Their float32 rounding (fused multiply-adds) differs in the
-        last bit from the separate steps'; larger batches round exactly as ``backward`` followed
+        ``b -= rate·dy`` one ``axpy``. On a batch, large weights are updated the same way by one
+        gemm that adds into them (:func:`zoo.gemm.add_product`). Both round each weight once
+        (fused multiply-adds), so they differ in the last bits from the separate steps; small
+        weights, and NumPys without a bundled OpenBLAS, round exactly as ``backward`` followed
         by the ``sgd`` optimizer.
         """
         W, b = self._params
         dx = self._dx(dy) if need_dx else None
         if len(dy) > 1:
-            self.backward(dy, need_dx=False)
-            descend(self._params, rates)
+            if W.value.size >= _GEMM_UPDATE_MIN and add_product(W.value, -rates[0], self._x.T, dy):
+                np.add.reduce(dy, axis=0, out=b.grad)
+                descend([b], rates[1:])
+            else:
+                self.backward(dy, need_dx=False)
+                descend(self._params, rates)
             return dx
         # W is C-ordered, so W.T is the Fortran-ordered matrix ger updates in place: W.T += -rate·dyᵀx.
         WT = W.value.T

@@ -5,11 +5,13 @@ import math
 import attrs
 import numpy as np
 import pytest
+import zoo_builtins.layers
 from conftest import assert_same_arrays
 from zoo_builtins.layers import Dense
 from zoo_builtins.optimizers import SGD
 
 import zoo
+import zoo.gemm
 import zoo.testing
 from zoo.config import ModelEntry
 from zoo.errors import PluginError
@@ -91,7 +93,13 @@ def trained(catalog, splits, overrides=()):
     return train(entry, splits, catalog, seed=3)
 
 
-def test_fused_step_rounds_exactly_as_backward_then_sgd(plugins, small_mnist):
+@pytest.fixture
+def separate_products(monkeypatch):
+    """Dense's batched update as on a NumPy without a bundled OpenBLAS: gradient, then ``descend``."""
+    monkeypatch.setattr(zoo_builtins.layers, "add_product", lambda c, alpha, a, b: False)
+
+
+def test_fused_step_rounds_exactly_as_backward_then_sgd_without_the_gemm(plugins, small_mnist, separate_products):
     fused, fused_result = trained(plugins, small_mnist)
     unfused, unfused_result = trained(plugins, small_mnist, ["optimizer.type=unfused_sgd"])
     assert_same_arrays(fused.state(), unfused.state())
@@ -105,10 +113,24 @@ def test_fused_step_rounds_exactly_as_backward_then_sgd(plugins, small_mnist):
     [["layers.0.type=plain_dense", "layers.3.type=plain_dense"], ["schedule.type=cosine", "train.steps=40"]],
     ids=["layers without their own fused update", "a schedule scaling the rates"],
 )
-def test_fused_steps_round_as_sgd_would(plugins, small_mnist, overrides):
+def test_fused_steps_round_as_sgd_would(plugins, small_mnist, overrides, separate_products):
     fused, _ = trained(plugins, small_mnist, overrides)
     unfused, _ = trained(plugins, small_mnist, [*overrides, "optimizer.type=unfused_sgd"])
     assert_same_arrays(fused.state(), unfused.state())
+
+
+@pytest.mark.skipif(not zoo.gemm._gemms(), reason="NumPy has no bundled OpenBLAS to add products in place")
+def test_batched_steps_add_the_product_in_one_gemm_close_to_the_separate_steps(plugins, small_mnist):
+    """With the gemm, ``W += -rate·xᵀdy`` is rounded once per weight: last bits differ, nothing else."""
+    wide = ["layers.0.units=64", "train.steps=400", "train.log_every=400"]  # 784×64 weights: above the gemm's floor
+    fused, fused_result = trained(plugins, small_mnist, wide)
+    unfused, unfused_result = trained(plugins, small_mnist, [*wide, "optimizer.type=unfused_sgd"])
+    for name, value in fused.state().items():
+        np.testing.assert_allclose(value, unfused.state()[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    assert not np.array_equal(fused.state()["layers.0.W"], unfused.state()["layers.0.W"])  # the gemm really ran
+    assert abs(fused_result.test_accuracy - unfused_result.test_accuracy) <= 0.002
+    again, _ = trained(plugins, small_mnist, wide)
+    assert_same_arrays(fused.state(), again.state())
 
 
 def test_online_steps_use_one_rank_one_update_close_to_the_separate_steps(plugins, small_mnist):

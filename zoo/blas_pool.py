@@ -52,21 +52,32 @@ class _Pool:
 
 
 def _openblas(package_root: str, folders: tuple[str, ...], prefix: str, suffixes: tuple[str, ...]):
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS bundled in ``folders`` beside ``package_root``."""
+    """``(library, suffix)``: the OpenBLAS bundled in ``folders`` beside ``package_root`` and the
+    suffix its symbols carry (NumPy's 64-bit-integer build names them ``..._64_``), or None."""
     paths = [path for folder in folders for path in sorted(glob.glob(os.path.join(package_root, folder, prefix)))]
     for path in paths:
         try:
             library = ctypes.CDLL(path)
         except OSError:
             continue
-        for suffix in suffixes:  # NumPy's 64-bit-integer build names its symbols with a suffix
-            get = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
-            set_ = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                get.restype, get.argtypes = ctypes.c_int, []
-                set_.restype, set_.argtypes = None, [ctypes.c_int]
-                return get, set_
+        for suffix in suffixes:
+            if hasattr(library, f"scipy_openblas_get_num_threads{suffix}"):
+                return library, suffix
     return None
+
+
+def _thread_controls(found):
+    """``(get_num_threads, set_num_threads)`` of a library :func:`_openblas` found, or None."""
+    if found is None:
+        return None
+    library, suffix = found
+    get = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
+    set_ = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
+    if get is None or set_ is None:
+        return None
+    get.restype, get.argtypes = ctypes.c_int, []
+    set_.restype, set_.argtypes = None, [ctypes.c_int]
+    return get, set_
 
 
 @functools.cache
@@ -76,16 +87,25 @@ def _controls():
     import scipy.linalg.blas  # noqa: F401  loads the library, so CDLL below finds the same copy
 
     root = os.path.dirname(scipy.__file__)
-    return _openblas(root, (os.path.join(os.pardir, "scipy.libs"), ".dylibs"), "libscipy_openblas*", ("",))
+    return _thread_controls(
+        _openblas(root, (os.path.join(os.pardir, "scipy.libs"), ".dylibs"), "libscipy_openblas*", ("",))
+    )
 
 
 @functools.cache
-def _numpy_controls():
-    """The same for NumPy's bundled OpenBLAS (``numpy.libs/libscipy_openblas64_*``)."""
+def numpy_openblas():
+    """``(library, suffix)`` of NumPy's bundled OpenBLAS (``numpy.libs/libscipy_openblas64_*``), the
+    library numpy.matmul calls, or None where NumPy is built on another BLAS."""
     import numpy
 
     root = os.path.dirname(numpy.__file__)
     return _openblas(root, (os.path.join(os.pardir, "numpy.libs"), ".dylibs"), "libscipy_openblas*", ("64_", ""))
+
+
+@functools.cache
+def _numpy_controls():
+    """The same for NumPy's bundled OpenBLAS."""
+    return _thread_controls(numpy_openblas())
 
 
 _scipy_pool, _numpy_pool = _Pool(_controls), _Pool(_numpy_controls)
