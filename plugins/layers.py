@@ -78,7 +78,7 @@ class Dense:
     _params: list = attrs.field(init=False, factory=list)
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _in_shape: tuple = attrs.field(init=False, default=())
-    _level2: _SampleBlas | None = attrs.field(init=False, default=None)
+    _sample_blas: _SampleBlas | None = attrs.field(init=False, default=None)
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def build(self, in_shape, dtype, rng):
@@ -88,7 +88,7 @@ class Dense:
         b = np.ascontiguousarray(self.bias_init((self.units,), in_features, self.units, rng, dtype))
         self._params = [Param("W", W, np.zeros_like(W)), Param("b", b, np.zeros_like(b))]
         self._in_shape = tuple(in_shape)
-        self._level2 = _SampleBlas.of(W.dtype)
+        self._sample_blas = _SampleBlas.of(W.dtype)
         return (self.units,)
 
     def params(self):
@@ -102,7 +102,7 @@ class Dense:
         x = x if x.ndim == 2 else flat(x, self._buffers)  # flat input as it is: no per-step view
         y = self._buffers.get("y", (x.shape[0], self.units), W.dtype)
         if len(x) == 1:
-            self._level2.matvec(W.T, x, y)
+            self._sample_blas.matvec(W.T, x, y)
         else:
             np.matmul(x, W, out=y)
         y += b
@@ -142,10 +142,10 @@ class Dense:
         # W is C-ordered, so W.T is the Fortran-ordered matrix ger updates in place: W.T += -rate·dyᵀx.
         WT = W.value.T
         # (alpha, x, y, incx, incy, a, overwrite_x, overwrite_y, overwrite_a)
-        updated = self._level2.ger(-rates[0], dy, self._x, 1, 1, WT, 1, 1, 1)
+        updated = self._sample_blas.ger(-rates[0], dy, self._x, 1, 1, WT, 1, 1, 1)
         if updated is not WT:  # scipy had to copy after all: keep the update anyway
             WT[...] = updated
-        updated = self._level2.axpy(dy, b.value, b.value.size, -rates[1])  # (x, y, n, a)
+        updated = self._sample_blas.axpy(dy, b.value, b.value.size, -rates[1])  # (x, y, n, a)
         if updated is not b.value:
             b.value[...] = updated
         return dx
@@ -154,7 +154,7 @@ class Dense:
         W = self._params[0].value
         dx = self._buffers.get("dx", (dy.shape[0], W.shape[0]), dy.dtype)
         if len(dy) == 1:
-            self._level2.matvec(W.T, dy, dx, transpose=True)
+            self._sample_blas.matvec(W.T, dy, dx, transpose=True)
         else:
             np.matmul(dy, W.T, out=dx)
         return dx if len(self._in_shape) == 1 else dx.reshape((len(dx), *self._in_shape))
