@@ -35,6 +35,12 @@ CASES = {
     # 40 steps per epoch of the 5000 training images: step 37 is mid-epoch.
     "elastic-prefetch": ("best-784-800-800-10-elastic", ["train.steps=45", "train.log_every=20"]),
     "adam": ("tuned-784-10-10-adam", ["train.steps=90", "train.log_every=40"]),
+    # The weight average (of batch norm's running statistics too), and early stopping's copy of the best average.
+    "cnn-average": (SMALL_CNN, ["train.steps=40", "train.log_every=15", "train.average.decay=0.9"]),
+    "average-early-stopping": (
+        "tuned-784-10-10-adam",
+        ["train.steps=90", "train.log_every=20", "train.average.decay=0.95", "train.early_stopping.patience=2"],
+    ),
     "random-sample": ("seed-000-random-sample-sgd", ["train.steps=50", "train.log_every=20"]),
     # 79 steps per epoch of the 5000 training images: step 37 is mid-warm-up.
     "adam-warmup-cosine": (

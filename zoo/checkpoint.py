@@ -41,6 +41,8 @@ class Checkpoint:
     """The learning-rate schedule's state, for one that watches a metric."""
     best: dict[str, np.ndarray] = attrs.field(factory=dict, eq=False, repr=False)
     """Early stopping's copy of the best network state so far."""
+    average: dict[str, np.ndarray] = attrs.field(factory=dict, eq=False, repr=False)
+    """The running average of the network state (``train.average``)."""
 
 
 def save(path: str | Path, checkpoint: Checkpoint) -> None:
@@ -55,6 +57,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
     arrays |= {f"optimizer/{k}": np.asarray(v) for k, v in checkpoint.optimizer.items()}
     arrays |= {f"schedule/{k}": np.asarray(v) for k, v in checkpoint.schedule.items()}
     arrays |= {f"best/{k}": v for k, v in checkpoint.best.items()}
+    arrays |= {f"average/{k}": v for k, v in checkpoint.average.items()}
     arrays[HEADER_KEY] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     try:
         write_atomic(path, lambda f: np.savez(f, **arrays))
@@ -79,6 +82,7 @@ def load(path: str | Path) -> Checkpoint:
             progress=header["progress"],
             schedule=_section(arrays, "schedule/"),
             best=_section(arrays, "best/"),
+            average=_section(arrays, "average/"),
         )
     except ModelFileError as error:
         raise CheckpointError(f"not a usable checkpoint: {error}") from None

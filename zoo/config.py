@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from zoo.averaging import AverageSpec
 from zoo.catalog import Catalog, check_signature, unknown_key_message
 from zoo.defaults import initialiser_name, option_defaults, unnamed
 from zoo.early_stopping import EarlyStoppingSpec
@@ -22,8 +23,9 @@ from zoo.options import option_error
 from zoo.schedule import MONITORED
 
 TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "schedule", "augment", "train")
-TRAIN_KEYS = ("epochs", "steps", "seed", "dtype", "log_every", "clip_norm", "early_stopping")
+TRAIN_KEYS = ("epochs", "steps", "seed", "dtype", "log_every", "clip_norm", "early_stopping", "average")
 EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta")
+AVERAGE_KEYS = ("decay",)
 DTYPES = ("float32", "float64")
 SPLITS = ("last", "random")
 INIT_SUFFIX = "_init"
@@ -63,7 +65,8 @@ class DataSpec:
 
 @attrs.frozen
 class TrainSpec:
-    """The budget (``epochs`` or ``steps``), seed, float type, how often to log, clipping and early stopping."""
+    """The budget (``epochs`` or ``steps``), seed, float type, how often to log, clipping, early stopping and
+    weight averaging."""
 
     epochs: int | None = None
     steps: int | None = None
@@ -72,6 +75,7 @@ class TrainSpec:
     log_every: int | None = None
     clip_norm: float | None = None
     early_stopping: EarlyStoppingSpec | None = None
+    average: AverageSpec | None = None
 
 
 @attrs.frozen
@@ -380,6 +384,7 @@ class _Checker:
         if (epochs is None) == (steps is None):
             raise self.fail("train", "give exactly one of epochs or steps")
         stopping = self.table(table, "early_stopping", "train", required=False)
+        average = self.table(table, "average", "train", required=False)
         return TrainSpec(
             epochs=epochs,
             steps=steps,
@@ -388,7 +393,16 @@ class _Checker:
             log_every=self.positive(table, "log_every", "train"),
             clip_norm=self.positive(table, "clip_norm", "train", kind=float),
             early_stopping=self.early_stopping(stopping) if "early_stopping" in table else None,
+            average=self.average(average) if "average" in table else None,
         )
+
+    def average(self, table: dict) -> AverageSpec:
+        where = "train.average"
+        self.keys(table, AVERAGE_KEYS, where)
+        decay = self.value(table, "decay", float, where, default=AverageSpec().decay)
+        if not 0 < decay < 1:
+            raise self.fail(f"{where}.decay", f"must be between 0 and 1 (exclusive), got {decay!r}")
+        return AverageSpec(decay)
 
     def early_stopping(self, table: dict) -> EarlyStoppingSpec:
         where = "train.early_stopping"

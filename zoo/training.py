@@ -1,5 +1,6 @@
 """Training a registry entry: data, network, optimizer and batch schedule wired together and run."""
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -7,6 +8,7 @@ from collections.abc import Callable
 import attrs
 import numpy as np
 
+from zoo.averaging import WeightAverage
 from zoo.batching import BatchMaker
 from zoo.blas_pool import numpy_blas_single_threaded_for, scipy_blas_single_threaded
 from zoo.catalog import Catalog
@@ -178,13 +180,14 @@ def train(
         lr_schedule.setup(per_epoch, total)
     observes = callable(getattr(lr_schedule, "observe", None))
     best = BestWeights.of(stopping, network.state()) if stopping else None
+    average = WeightAverage.of(entry.train.average, network.state()) if entry.train.average else None
     clip_norm = entry.train.clip_norm
     rates_of = DescentRates(optimizer, entry.optimizer.where)
     progress, first, ended = _Progress(), 0, "budget"
     if checkpoint_every or resume:
         _check_checkpointable(entry, optimizer, lr_schedule)
     if resume is not None:
-        first, progress = _restore(resume, network, optimizer, augment_rng, entry, lr_schedule, best)
+        first, progress = _restore(resume, network, optimizer, augment_rng, entry, lr_schedule, best, average)
         for _ in range(first):  # replay the batch order up to where the run stopped
             next(batches)
         if first % per_epoch:
@@ -197,6 +200,8 @@ def train(
         state["seconds"] += time.perf_counter() - started
         if best is not None:
             state["early_stopping"] = best.progress()
+        if average is not None:
+            state["average_updates"] = average.updates
         return Checkpoint(
             step=step,
             params={k: v.copy() for k, v in network.state().items()},
@@ -205,6 +210,7 @@ def train(
             progress=state,
             schedule={k: np.array(v, copy=True) for k, v in _schedule_state(lr_schedule).items()},
             best={k: v.copy() for k, v in best.weights.items()} if best is not None else {},
+            average={k: v.copy() for k, v in average.arrays.items()} if average is not None else {},
         )
 
     started = time.perf_counter()
@@ -230,25 +236,38 @@ def train(
             if lr_schedule is not None:
                 optimizer.scale_lr(checked_multiplier(lr_schedule, step, entry.schedule.where))
             _backward_and_update(network, optimizer, rates_of, clip_norm)
+            if average is not None:
+                average.update(network.state())
             if (step + 1) % tick == 0:
                 on_step(step + 1, total)
             if (step + 1) % log_every == 0 or step + 1 == total:
                 progress.seconds += time.perf_counter() - started
-                val_loss, val = (
-                    evaluate(network, splits.val_images, splits.val_labels, val_maker) if val_maker else (None, None)
-                )
-                p = progress
-                record = LogRecord(
-                    (step + 1) / per_epoch, step + 1, p.loss_sum / p.seen, p.correct / p.seen, val_loss, val, p.seconds
-                )
-                progress.history.append(record)
-                on_log(record)
-                progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
-                if observes:
-                    lr_schedule.observe(attrs.asdict(record))
-                if best is not None and best.observe(
-                    getattr(record, stopping.monitor), step + 1, record.epoch, network.state()
-                ):
+                # Validation, and early stopping's copy, see the model that is kept: the average, if any.
+                with average.swapped_into(network) if average is not None else contextlib.nullcontext():
+                    val_loss, val = (
+                        evaluate(network, splits.val_images, splits.val_labels, val_maker)
+                        if val_maker
+                        else (None, None)
+                    )
+                    p = progress
+                    record = LogRecord(
+                        (step + 1) / per_epoch,
+                        step + 1,
+                        p.loss_sum / p.seen,
+                        p.correct / p.seen,
+                        val_loss,
+                        val,
+                        p.seconds,
+                    )
+                    progress.history.append(record)
+                    on_log(record)
+                    progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
+                    if observes:
+                        lr_schedule.observe(attrs.asdict(record))
+                    stops = best is not None and best.observe(
+                        getattr(record, stopping.monitor), step + 1, record.epoch, network.state()
+                    )
+                if stops:
                     ended = "early stopping"
                     break
                 started = time.perf_counter()
@@ -258,6 +277,8 @@ def train(
     if best is not None:
         network.load_state(best.weights)
         kept = next(r for r in progress.history if r.step == best.best_step)
+    elif average is not None:
+        network.load_state(average.arrays)
     predictions = predict(network, splits.test_images) if test else None
     result = TrainResult(
         name=entry.name,
@@ -306,7 +327,9 @@ def _check_checkpointable(entry: ModelEntry, optimizer, schedule) -> None:
         )
 
 
-def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, entry: ModelEntry, schedule, best):
+def _restore(
+    checkpoint: Checkpoint, network: Network, optimizer, augment_rng, entry: ModelEntry, schedule, best, average
+):
     """Load ``checkpoint`` into the freshly built objects; the step to continue from and the progress."""
     expected = {k: (v.shape, v.dtype) for k, v in network.state().items()}
     found = {k: (v.shape, v.dtype) for k, v in checkpoint.params.items()}
@@ -327,6 +350,13 @@ def _restore(checkpoint: Checkpoint, network: Network, optimizer, augment_rng, e
         raise CheckpointError(f"{entry.name}: the checkpoint's early-stopping state does not match the entry")
     if best is not None:
         best.restore_progress(stopping, checkpoint.best)
+    updates = saved.pop("average_updates", None)
+    if (updates is None) != (average is None) or (
+        average is not None and checkpoint.average.keys() != average.arrays.keys()
+    ):
+        raise CheckpointError(f"{entry.name}: the checkpoint's weight average does not match the entry")
+    if average is not None:
+        average.restore(int(updates), checkpoint.average)
     if checkpoint.schedule:
         try:
             schedule.load_state(checkpoint.schedule)
