@@ -62,6 +62,20 @@ the gradient, scaling and addition; 200×200 at batch 32, 19 against 32 µs; 784
 """
 
 
+_SPAN_MIN = 131072
+"""From this many weights on, dense's one-sample steps leave out the rows of ``W`` that multiply the zeros at the
+two ends of the input (see :meth:`Dense._span`).
+
+Finding the ends costs 1.3 µs, and an MNIST image's nonzero pixels span 69 % of it (rounded out). 20000 online
+steps on this 2-core machine (2026-12-07), with the span and without: 784-256-10 0.72-0.79 s against 0.79-0.86 s;
+784-100-200-200-10, whose 784×100 weights are under this floor, 0.955-0.96 against 0.94-0.99 s: no gain.
+"""
+
+_SPAN_ALIGN = 16
+"""The ends are rounded out to multiples of this many rows: OpenBLAS's ``gemv`` kernels sum 4 or 8 columns at a
+time, so over the same blocks the skipped rows add exact zeros and the result has the same bits as over all rows."""
+
+
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class Dense:
     """``y = flatten(x) @ W + b`` with ``W`` of shape ``(prod(in_shape), units)``.
@@ -79,6 +93,8 @@ class Dense:
     _x: np.ndarray | None = attrs.field(init=False, default=None)
     _in_shape: tuple = attrs.field(init=False, default=())
     _sample_blas: _SampleBlas | None = attrs.field(init=False, default=None)
+    _rows: slice | None = attrs.field(init=False, default=None)
+    """The rows of ``W`` the last one-sample forward used: :meth:`_span`'s, or None for all of them."""
     _buffers: Buffers = attrs.field(init=False, factory=Buffers)
 
     def build(self, in_shape, dtype, rng):
@@ -102,12 +118,25 @@ class Dense:
         x = x if x.ndim == 2 else flat(x, self._buffers)  # flat input as it is: no per-step view
         y = self._buffers.get("y", (x.shape[0], self.units), W.dtype)
         if len(x) == 1:
-            self._sample_blas.matvec(W.T, x, y)
+            rows = self._rows = self._span(x) if W.size >= _SPAN_MIN else None
+            if rows is None:  # not W[:] and x[:, :]: two views a layer a step cost 5 % of a 784-100-200-200-10 step
+                self._sample_blas.matvec(W.T, x, y)
+            else:
+                self._sample_blas.matvec(W[rows].T, x[:, rows], y)
         else:
             np.matmul(x, W, out=y)
         y += b
         self._x = x
         return y
+
+    def _span(self, x) -> slice:
+        """The rows from the input's first nonzero value to its last (NaN counts as nonzero), rounded out to
+        :data:`_SPAN_ALIGN`: the others multiply zeros, so forward and the rank-one update can leave them out."""
+        n = x.shape[1]
+        nonzero = self._buffers.get("nonzero", (n,), np.bool_)
+        np.not_equal(x[0], self._buffers.zeros("zeros", (n,), x.dtype), out=nonzero)
+        first, after = int(nonzero.argmax()), n - int(nonzero[::-1].argmax())  # all zeros: 0 and n, every row
+        return slice(first - first % _SPAN_ALIGN, min(n, -(-after // _SPAN_ALIGN) * _SPAN_ALIGN))
 
     def backward(self, dy, need_dx=True):
         W, b = self._params
@@ -139,10 +168,12 @@ class Dense:
                 self.backward(dy, need_dx=False)
                 descend(self._params, rates)
             return dx
-        # W is C-ordered, so W.T is the Fortran-ordered matrix ger updates in place: W.T += -rate·dyᵀx.
-        WT = W.value.T
+        # W is C-ordered, so W.T is the Fortran-ordered matrix ger updates in place: W.T += -rate·dyᵀx, on the
+        # rows forward used: the others would add -rate·dy·0, nothing.
+        rows, x = self._rows, self._x
+        WT, x = (W.value.T, x) if rows is None else (W.value[rows].T, x[:, rows])
         # (alpha, x, y, incx, incy, a, overwrite_x, overwrite_y, overwrite_a)
-        updated = self._sample_blas.ger(-rates[0], dy, self._x, 1, 1, WT, 1, 1, 1)
+        updated = self._sample_blas.ger(-rates[0], dy, x, 1, 1, WT, 1, 1, 1)
         if updated is not WT:  # scipy had to copy after all: keep the update anyway
             WT[...] = updated
         updated = self._sample_blas.axpy(dy, b.value, b.value.size, -rates[1])  # (x, y, n, a)

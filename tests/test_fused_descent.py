@@ -146,6 +146,52 @@ def test_online_steps_use_one_rank_one_update_close_to_the_separate_steps(plugin
     assert_same_arrays(fused.state(), again.state())
 
 
+def test_one_sample_steps_leave_out_the_rows_that_multiply_zeros_with_the_same_bits(plugins, small_mnist, monkeypatch):
+    """784×256 weights, above the span's floor: each image's zero borders skip rows of W, and nothing changes."""
+    online = ["batches.size=1", "layers.0.units=256", "train.steps=400", "train.log_every=400"]
+    spans = []
+    span = Dense._span
+    monkeypatch.setattr(Dense, "_span", lambda self, x: spans.append(span(self, x)) or spans[-1])
+    spanned, spanned_result = trained(plugins, small_mnist, online)
+    assert any(s.stop - s.start < 784 for s in spans), "no image left rows out"
+    monkeypatch.setattr(zoo_builtins.layers, "_SPAN_MIN", math.inf)
+    whole, whole_result = trained(plugins, small_mnist, online)
+    assert_same_arrays(spanned.state(), whole.state())
+    assert [attrs.evolve(r, seconds=0) for r in spanned_result.history] == [
+        attrs.evolve(r, seconds=0) for r in whole_result.history
+    ]
+
+
+@pytest.mark.parametrize(
+    "nonzero, rows",
+    [
+        ((100, 300), slice(96, 304)),  # rounded out to multiples of 16
+        ((0, 1), slice(0, 16)),
+        ((783, 784), slice(768, 784)),
+        ((), slice(0, 784)),  # nothing but zeros: every row, the plain product
+    ],
+)
+def test_the_span_covers_every_nonzero_value(nonzero, rows):
+    layer = Dense(units=4)
+    layer.build((784,), np.float32, np.random.default_rng(0))
+    x = np.zeros((1, 784), np.float32)
+    x[0, slice(*nonzero) if nonzero else slice(0, 0)] = 0.5
+    assert layer._span(x) == rows
+    x[0, 5] = np.nan  # NaN is not zero: its row is kept, so the output is NaN as the full product's
+    assert layer._span(x).start == 0
+
+
+def test_a_spanned_forward_is_the_full_product_bit_for_bit(monkeypatch):
+    layer = Dense(units=512)
+    layer.build((784,), np.float32, np.random.default_rng(0))
+    x = np.zeros((1, 784), np.float32)
+    x[0, 150:650] = np.random.default_rng(1).random(500, dtype=np.float32)
+    spanned = layer.forward(x, training=True).copy()
+    assert layer._rows == slice(144, 656)
+    monkeypatch.setattr(zoo_builtins.layers, "_SPAN_MIN", math.inf)
+    assert np.array_equal(spanned, layer.forward(x, training=True))
+
+
 @pytest.mark.parametrize(
     "overrides",
     [["optimizer.momentum=0.9"], ["optimizer.weight_decay=0.001"], ["train.clip_norm=0.5"]],
