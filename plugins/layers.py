@@ -73,7 +73,8 @@ steps on this 2-core machine (2026-12-07), with the span and without: 784-256-10
 
 _SPAN_ALIGN = 16
 """The ends are rounded out to multiples of this many rows: OpenBLAS's ``gemv`` kernels sum 4 or 8 columns at a
-time, so over the same blocks the skipped rows add exact zeros and the result has the same bits as over all rows."""
+time, so over the same blocks the skipped rows add exact zeros and the result has the same bits as over all rows
+(while the weights are finite: over all rows an infinite weight times a zero input gives NaN, here it is left out)."""
 
 
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)

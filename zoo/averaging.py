@@ -2,8 +2,9 @@
 
 Averaging the weights of the last few thousand steps smooths out the noise of the final steps
 (Polyak & Juditsky 1992; timm's ``ModelEmaV2``, Keras's ``use_ema``). Layer state such as batch
-norm's running statistics is averaged with the weights; integer state is copied as it is. Training
-itself is unchanged: the average only watches it.
+norm's running statistics is averaged with the weights; integer state is copied as it is. The
+average only watches training, unless a schedule watches the validation figures, which are the
+average's (as timm's schedulers see its EMA model's).
 """
 
 import contextlib
