@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import zoo
+import zoo.testing
 from zoo import checkpoint as checkpoints
 from zoo.cli import app
+from zoo.config import ModelEntry
 from zoo.entries import load_entry
 from zoo.errors import DivergenceError
 from zoo.runs import list_runs, runs_root
@@ -57,3 +60,48 @@ def test_divergence_fails_the_run_and_keeps_the_last_good_checkpoint(data_env):
     assert kept.step == step - 1  # the state before the step whose loss was not finite
     assert all(np.isfinite(array).all() for array in kept.params.values())
     assert json.loads((runs_root() / info["id"] / "run.json").read_text())["metrics"] is None
+
+
+class NanAtEvaluation:
+    """Passes its input on in training and gives NaN at evaluation: a plugin that breaks only on validation."""
+
+    zoo_contract = 2
+
+    def build(self, in_shape, dtype, rng):
+        return tuple(in_shape)
+
+    def params(self):
+        return []
+
+    def forward(self, x, training):
+        return x if training else x * np.nan
+
+    def backward(self, dy, need_dx=True):
+        return dy
+
+
+class NanPlugin:
+    @zoo.hookimpl
+    def register_layers(self, register):
+        register("nan_at_evaluation", NanAtEvaluation)
+
+
+def test_a_non_finite_validation_loss_stops_training_and_names_the_layer(small_mnist):
+    """Training's loss stays finite, so only the validation check can stop a run whose model gives NaN."""
+    catalog = zoo.testing.catalog_with(NanPlugin())
+    table = {
+        "layers": [
+            {"type": "dense", "units": 16},
+            {"type": "nan_at_evaluation"},
+            {"type": "relu"},
+            {"type": "dense", "units": 10},
+        ],
+        "loss": {"type": "softmax_cross_entropy"},
+        "optimizer": {"type": "sgd", "lr": 0.05},
+        "batches": {"type": "shuffled", "size": 32},
+        "train": {"steps": 40, "log_every": 20},
+    }
+    entry = ModelEntry.from_table("nan-validation", table, "test", catalog)
+    message = r"validation loss is nan at step 20 \(epoch 1\) .*in the output of layer 1 \(nan_at_evaluation\)"
+    with pytest.raises(DivergenceError, match=message):
+        train(entry, small_mnist, catalog)

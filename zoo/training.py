@@ -249,6 +249,8 @@ def train(
                         if val_maker
                         else (None, None)
                     )
+                    if val_loss is not None and not math.isfinite(val_loss):
+                        raise DivergenceError(_validation_message(entry, network, val_maker, step, per_epoch, val_loss))
                     p = progress
                     record = LogRecord(
                         (step + 1) / per_epoch,
@@ -388,6 +390,19 @@ def _divergence_message(entry: ModelEntry, network: Network, x, step: int, per_e
     return (
         f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}, "
         f"{_first_non_finite(entry, network, x)}; {advice}"
+    )
+
+
+def _validation_message(entry: ModelEntry, network: Network, val_maker, step: int, per_epoch: int, loss) -> str:
+    """A non-finite validation loss while training's stayed finite: where the network's values go non-finite."""
+    images = len(val_maker.images)
+    for start in range(0, images, 256):  # in chunks, as evaluation goes: a CNN's activations of 5k images are large
+        where = _first_non_finite(entry, network, val_maker.make(slice(start, min(images, start + 256))))
+        if not where.startswith("every layer"):
+            break
+    return (
+        f"{entry.name}: the validation loss is {loss} at step {step + 1} (epoch {step // per_epoch + 1}) "
+        f"though the training loss was finite: {where}"
     )
 
 
