@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from zoo_builtins.layers import ParameterFree
 
 import zoo
 import zoo.testing
@@ -62,16 +63,8 @@ def test_divergence_fails_the_run_and_keeps_the_last_good_checkpoint(data_env):
     assert json.loads((runs_root() / info["id"] / "run.json").read_text())["metrics"] is None
 
 
-class NanAtEvaluation:
+class NanAtEvaluation(ParameterFree):
     """Passes its input on in training and gives NaN at evaluation: a plugin that breaks only on validation."""
-
-    zoo_contract = 2
-
-    def build(self, in_shape, dtype, rng):
-        return tuple(in_shape)
-
-    def params(self):
-        return []
 
     def forward(self, x, training):
         return x if training else x * np.nan
