@@ -251,25 +251,18 @@ def train(
                     )
                     if val_loss is not None and not math.isfinite(val_loss):
                         raise DivergenceError(_validation_message(entry, network, val_maker, step, per_epoch, val_loss))
-                    p = progress
-                    record = LogRecord(
-                        (step + 1) / per_epoch,
-                        step + 1,
-                        p.loss_sum / p.seen,
-                        p.correct / p.seen,
-                        val_loss,
-                        val,
-                        p.seconds,
-                    )
-                    progress.history.append(record)
-                    on_log(record)
-                    progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
-                    if observes:
-                        lr_schedule.observe(attrs.asdict(record))
-                    stops = best is not None and best.observe(
-                        getattr(record, stopping.monitor), step + 1, record.epoch, network.state()
-                    )
-                if stops:
+                p = progress
+                record = LogRecord(
+                    (step + 1) / per_epoch, step + 1, p.loss_sum / p.seen, p.correct / p.seen, val_loss, val, p.seconds
+                )
+                progress.history.append(record)
+                on_log(record)
+                progress.loss_sum, progress.correct, progress.seen = 0.0, 0, 0
+                if observes:
+                    lr_schedule.observe(attrs.asdict(record))
+                if best is not None and best.observe(
+                    getattr(record, stopping.monitor), step + 1, record.epoch, _kept_state(network, average)
+                ):
                     ended = "early stopping"
                     break
                 started = time.perf_counter()
@@ -308,6 +301,11 @@ def _backward_and_update(network: Network, optimizer, rates_of: DescentRates, cl
     if clip_norm is not None:
         clip_global_norm(network.params, clip_norm)
     optimizer.step(network.params)
+
+
+def _kept_state(network: Network, average: WeightAverage | None) -> dict[str, np.ndarray]:
+    """The state training keeps: the weight average's, if any, else the network's own."""
+    return average.arrays if average is not None else network.state()
 
 
 def _schedule_state(schedule) -> dict:
@@ -389,32 +387,41 @@ def _divergence_message(entry: ModelEntry, network: Network, x, step: int, per_e
         advice = "the learning rate is probably too high: try --set optimizer.lr=<smaller>"
     return (
         f"{entry.name}: training diverged at step {step + 1} (epoch {step // per_epoch + 1}): loss is {loss}, "
-        f"{_first_non_finite(entry, network, x)}; {advice}"
+        f"{_non_finite_parameters(entry, network) or _non_finite_output(entry, network, x) or _LOSS_OVERFLOWED}; "
+        f"{advice}"
     )
 
 
 def _validation_message(entry: ModelEntry, network: Network, val_maker, step: int, per_epoch: int, loss) -> str:
     """A non-finite validation loss while training's stayed finite: where the network's values go non-finite."""
     images = len(val_maker.images)
-    for start in range(0, images, 256):  # in chunks, as evaluation goes: a CNN's activations of 5k images are large
-        where = _first_non_finite(entry, network, val_maker.make(slice(start, min(images, start + 256))))
-        if not where.startswith("every layer"):
-            break
+    # In chunks, as evaluation goes (a CNN's activations of 5k images are large), stopping at the first that tells.
+    chunks = (val_maker.make(slice(start, min(images, start + 256))) for start in range(0, images, 256))
+    outputs = (_non_finite_output(entry, network, chunk) for chunk in chunks)
+    where = _non_finite_parameters(entry, network) or next(filter(None, outputs), _LOSS_OVERFLOWED)
     return (
         f"{entry.name}: the validation loss is {loss} at step {step + 1} (epoch {step // per_epoch + 1}) "
         f"though the training loss was finite: {where}"
     )
 
 
-def _first_non_finite(entry: ModelEntry, network: Network, x) -> str:
-    """Where the non-finite values start: a layer's parameters, else a layer's output on the batch."""
-    x = x.reshape((len(x), *network.in_shape))
+_LOSS_OVERFLOWED = "every layer's output is finite: the loss itself overflowed"
+
+
+def _non_finite_parameters(entry: ModelEntry, network: Network) -> str | None:
+    """The first layer whose parameters hold a non-finite value, or None."""
     for name, param in zip(network.param_names, network.params):
         if not np.isfinite(param.value).all():
             i = int(name.split(".")[1])
             return f"first non-finite in the parameters of layer {i} ({entry.layers[i].ref.type}, {name})"
+    return None
+
+
+def _non_finite_output(entry: ModelEntry, network: Network, x) -> str | None:
+    """The first layer whose output on the batch ``x`` holds a non-finite value, or None."""
+    x = x.reshape((len(x), *network.in_shape))
     for i, layer in enumerate(network.layers):
         x = layer.forward(x, training=False)
         if not np.isfinite(x).all():
             return f"first non-finite in the output of layer {i} ({entry.layers[i].ref.type})"
-    return "every layer's output is finite: the loss itself overflowed"
+    return None
