@@ -21,11 +21,25 @@ from zoo.early_stopping import EarlyStoppingSpec
 from zoo.errors import ConfigError
 from zoo.options import option_error
 from zoo.schedule import MONITORED
+from zoo.test_time import OFFSETS, TestTimeSpec
 
-TOP_KEYS = ("description", "tags", "data", "layers", "loss", "optimizer", "batches", "schedule", "augment", "train")
+TOP_KEYS = (
+    "description",
+    "tags",
+    "data",
+    "layers",
+    "loss",
+    "optimizer",
+    "batches",
+    "schedule",
+    "augment",
+    "train",
+    "test_time",
+)
 TRAIN_KEYS = ("epochs", "steps", "seed", "dtype", "log_every", "clip_norm", "early_stopping", "average")
 EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta")
 AVERAGE_KEYS = ("decay",)
+TEST_TIME_KEYS = ("shifts",)
 DTYPES = ("float32", "float64")
 SPLITS = ("last", "random")
 INIT_SUFFIX = "_init"
@@ -95,6 +109,7 @@ class ModelEntry:
     train: TrainSpec
     schedule: PluginRef | None = attrs.field(default=None, kw_only=True)
     """The learning-rate schedule, if the entry has one."""
+    test_time: TestTimeSpec = attrs.field(factory=TestTimeSpec, kw_only=True)
     table: dict[str, Any] = attrs.field(eq=False, hash=False, repr=False)
 
     @classmethod
@@ -119,9 +134,11 @@ class ModelEntry:
             augment=tuple(check.ref(a, "augmenter", f"augment.{i}") for i, a in enumerate(augment)),
             schedule=check.ref(table["schedule"], "schedule", "schedule") if "schedule" in table else None,
             train=check.train(check.table(table, "train", "")),
+            test_time=check.test_time(check.table(table, "test_time", "", required=False)),
             table=table,
         )
         _check_watched_metrics(entry, catalog)
+        _check_test_time_loss(entry, catalog)
         return entry
 
     @classmethod
@@ -138,6 +155,16 @@ class ModelEntry:
     def seed_for(self, seed: int | None) -> int:
         """``seed``, or the entry's own ``train.seed`` when none is given."""
         return self.train.seed if seed is None else seed
+
+
+def _check_test_time_loss(entry: ModelEntry, catalog: Catalog) -> None:
+    """Test-time shifts average probabilities: refuse, before any training, a loss class that gives none."""
+    factory = catalog.get("loss", entry.loss.type).factory
+    if entry.test_time.shifts and isinstance(factory, type) and not hasattr(factory, "probabilities"):
+        raise ConfigError(
+            f"{entry.source}: test_time.shifts: loss {entry.loss.type!r} does not turn outputs into probabilities "
+            "(a loss plugin with probabilities(outputs)), which the shifted views' average needs"
+        )
 
 
 def _check_watched_metrics(entry: ModelEntry, catalog: Catalog) -> None:
@@ -188,6 +215,7 @@ def resolved(entry: ModelEntry, catalog: Catalog) -> dict[str, Any]:
         "optimizer": plugin(entry.optimizer),
         "batches": plugin(entry.batches),
         "train": {k: v for k, v in attrs.asdict(entry.train).items() if v is not None},
+        **({"test_time": attrs.asdict(entry.test_time)} if entry.test_time.shifts else {}),
     }
 
 
@@ -403,6 +431,13 @@ class _Checker:
         if not 0 < decay < 1:
             raise self.fail(f"{where}.decay", f"must be between 0 and 1 (exclusive), got {decay!r}")
         return AverageSpec(decay)
+
+    def test_time(self, table: dict) -> TestTimeSpec:
+        self.keys(table, TEST_TIME_KEYS, "test_time")
+        shifts = self.value(table, "shifts", int, "test_time", default=0)
+        if shifts != 0 and shifts not in OFFSETS:
+            raise self.fail("test_time.shifts", f"expected 0, {' or '.join(map(str, OFFSETS))}, got {shifts!r}")
+        return TestTimeSpec(shifts)
 
     def early_stopping(self, table: dict) -> EarlyStoppingSpec:
         where = "train.early_stopping"

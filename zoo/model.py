@@ -20,6 +20,7 @@ from zoo.errors import ConfigError, DataError, PluginError
 from zoo.evaluate import chunk_size, confusion_matrix
 from zoo.network import Network
 from zoo.summary import layer_table
+from zoo.test_time import averaged_probabilities
 from zoo.view import model_html, model_text
 
 
@@ -78,6 +79,8 @@ class Model:
 
     def predict(self, images) -> np.ndarray:
         """The predicted class number ``(N,)`` of each image (see :meth:`predict_proba` for what images may be)."""
+        if self.entry.test_time.shifts:
+            return np.argmax(self.predict_proba(images), axis=1)
         return np.argmax(self._outputs(images), axis=1)
 
     def predict_proba(self, images) -> np.ndarray:
@@ -85,7 +88,10 @@ class Model:
 
         ``images``: uint8 in 0-255 or floats in [0, 1], of shape ``(N, H, W)`` or ``(N, C, H, W)``
         (or ``(N, features)`` for a network on flat input); anything else is a DataError.
+        With the entry's ``[test_time]`` shifts, the mean over each image and its shifted views.
         """
+        if self.entry.test_time.shifts:
+            return self._averaged(images)
         outputs = self._outputs(images)
         probabilities = getattr(self.network.loss, "probabilities", None)
         if probabilities is None:
@@ -103,7 +109,11 @@ class Model:
         return result
 
     def evaluate(self, images=None, labels=None, *, data_dir: str | os.PathLike | None = None) -> Evaluation:
-        """Accuracy and loss on the entry's test set, or on ``images`` and ``labels`` given together."""
+        """Accuracy and loss on the entry's test set, or on ``images`` and ``labels`` given together.
+
+        With the entry's ``[test_time]`` shifts, accuracy and confusion matrix count the averaged predictions;
+        the loss is the network's own, on the images alone.
+        """
         if (images is None) != (labels is None):
             raise DataError("evaluate() takes images and labels together, or neither (then the test set is used)")
         if images is None:
@@ -114,7 +124,7 @@ class Model:
         outputs = self._outputs(images)
         labels = self._labels(labels, len(outputs))
         loss = self.network.loss.forward(outputs, labels) if len(labels) else math.nan
-        predicted = np.argmax(outputs, axis=1)
+        predicted = np.argmax(self._averaged(images) if self.entry.test_time.shifts else outputs, axis=1)
         accuracy = float(np.mean(predicted == labels)) if len(labels) else math.nan
         matrix = confusion_matrix(labels, predicted, len(self.classes))
         return Evaluation(accuracy, float(loss), len(labels), matrix)
@@ -146,12 +156,24 @@ class Model:
         images = self._checked_images(images)
         chunk = chunk_size(self.network)
         outputs = np.empty((len(images), self.network.shapes[-1][0]), dtype=self.network.dtype)
-        scale = 1 / 255 if images.dtype == np.uint8 else 1
         with numpy_blas_single_threaded_for(self.network):
             for start in range(0, len(images), chunk):
-                batch = np.asarray(images[start : start + chunk], dtype=self.network.dtype) * scale
+                batch = self._scaled(images[start : start + chunk])
                 outputs[start : start + len(batch)] = self.network.forward(batch, training=False)
         return outputs
+
+    def _averaged(self, images) -> np.ndarray:
+        """Class probabilities averaged over the entry's test-time shifts, in chunks."""
+        images = self._checked_images(images)
+        chunk = chunk_size(self.network)
+        averaged = np.empty((len(images), self.network.shapes[-1][0]), dtype=np.float64)
+        with numpy_blas_single_threaded_for(self.network):
+            for start in range(0, len(images), chunk):
+                batch = self._scaled(images[start : start + chunk])
+                averaged[start : start + len(batch)] = averaged_probabilities(
+                    self.network, batch, self.entry.test_time.shifts, self.entry.source
+                )
+        return averaged
 
     def _checked_images(self, images) -> np.ndarray:
         images = np.asarray(images)
@@ -175,6 +197,11 @@ class Model:
                 hint = " (0-255 values? divide by 255 or pass uint8)" if high > 1 else ""
                 raise DataError(f"float images must lie in [0, 1], but these range from {low:g} to {high:g}{hint}")
         return images
+
+    def _scaled(self, images: np.ndarray) -> np.ndarray:
+        """Checked images as the network's float type in [0, 1]."""
+        scale = 1 / 255 if images.dtype == np.uint8 else 1
+        return np.asarray(images, dtype=self.network.dtype) * scale
 
     def _accepted_shapes(self) -> list[tuple[int, ...]]:
         shape = self.in_shape

@@ -6,8 +6,8 @@ import json
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry, resolved
 
-NOT_RECIPE = ("description", "tags")
-"""Resolved keys that describe an entry without changing what it trains."""
+NOT_RECIPE = ("description", "tags", "test_time")
+"""Resolved keys that do not change what an entry trains: its description, and how its trained network predicts."""
 
 
 def recipe(entry: ModelEntry, catalog: Catalog) -> dict:

@@ -274,7 +274,7 @@ def train(
         kept = next(r for r in progress.history if r.step == best.best_step)
     elif average is not None:
         network.load_state(average.arrays)
-    predictions = predict(network, splits.test_images) if test else None
+    predictions = predict(network, splits.test_images, test_time=entry.test_time, where=entry.source) if test else None
     result = TrainResult(
         name=entry.name,
         seed=seed,

@@ -195,7 +195,8 @@ def run_metrics(result: TrainResult) -> dict[str, Any]:
 
 
 def model_meta(entry: ModelEntry, catalog: Catalog, result: TrainResult, run: str | None = None) -> dict[str, Any]:
-    """What a model file records of its training: metrics, seed, data, recipe hash, date, version and history."""
+    """What a model file records of its training: metrics (the test accuracy with the entry's ``[test_time]``
+    shifts, recorded beside it), seed, data, recipe hash, date, version and history."""
     return {
         "seed": result.seed,
         "dataset": entry.data.dataset,
@@ -203,6 +204,7 @@ def model_meta(entry: ModelEntry, catalog: Catalog, result: TrainResult, run: st
         "trained": now(),
         "zoo_version": zoo.__version__,
         "test_accuracy": result.test_accuracy,
+        "test_time": attrs.asdict(entry.test_time),
         "val_accuracy": result.val_accuracy,
         "kept_epoch": result.kept_epoch,
         "train_seconds": result.train_seconds,
@@ -217,7 +219,7 @@ def evaluate_on_test(path: Path, data_dir: Path | None = None) -> float:
     run = Run(path, read_run(path))
     network, entry, _ = modelfile.load(path / "model.npz", catalog)
     data = load_splits(entry, catalog, run.info["seed"], data_dir)
-    predictions = predict(network, data.test_images)
+    predictions = predict(network, data.test_images, test_time=entry.test_time, where=entry.source)
     accuracy = float(np.mean(predictions == data.test_labels))
     run.save_predictions(predictions)
     run.update(metrics=run.info["metrics"] | {"test_accuracy": accuracy}, test=True)

@@ -38,10 +38,14 @@ def export_command(
     dtype = onnx_export.DTYPE.name
     inputs = {"name": onnx_export.INPUT, "shape": ["N", *network.in_shape], "dtype": dtype}
     outputs = {"name": onnx_export.OUTPUT, "shape": ["N", *network.shapes[-1]], "dtype": dtype}
+    shifts = entry.test_time.shifts
     if as_json:
         document = {"name": entry.name, "path": str(path), "format": format, "opset": onnx_export.OPSET}
-        return print_json(document | {"input": inputs, "output": outputs})
+        left_out = {"test_time_shifts_left_out": shifts} if shifts else {}
+        return print_json(document | {"input": inputs, "output": outputs} | left_out)
     echo(f"{path}: {entry.name} as ONNX (opset {onnx_export.OPSET}): {_tensor(inputs)} in [0, 1] -> {_tensor(outputs)}")
+    if shifts:
+        echo(f"note: the file holds the network alone; {entry.name}'s {shifts} test-time shifts are not in it")
 
 
 def _tensor(tensor: dict) -> str:

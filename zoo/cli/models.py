@@ -161,14 +161,26 @@ def evaluate(
     catalog = default_catalog()
     network, entry, meta = open_model(model, catalog)
     data = load_data(entry, catalog, data_dir)
-    predictions = evaluation.predict(network, data.test_images)
+    predictions = evaluation.predict(network, data.test_images, test_time=entry.test_time, where=entry.source)
     matrix = evaluation.confusion_matrix(data.test_labels, predictions, len(data.classes))
     accuracy = float((predictions == data.test_labels).mean())
-    recorded = meta.get("test_accuracy")
+    shifts = entry.test_time.shifts
+    single_view = float((evaluation.predict(network, data.test_images) == data.test_labels).mean()) if shifts else None
+    recorded, recorded_shifts = meta.get("test_accuracy"), meta.get("test_time", {"shifts": 0})["shifts"]
     if as_json:
         document = {"name": entry.name, "test_accuracy": accuracy, "recorded_test_accuracy": recorded}
+        if shifts:
+            document |= {"test_time_shifts": shifts, "single_view_test_accuracy": single_view}
         return print_json(document | {"confusion_matrix": matrix.tolist()})
-    note = "" if recorded is None else f" (recorded when trained: {recorded:.2%})"
-    echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images{note}")
+    views = f", averaged with its {shifts} one-pixel shifts ({single_view:.2%} on each image alone)" if shifts else ""
+    note = "" if recorded is None else f" (recorded in the file: {recorded:.2%}{_shifts_note(recorded_shifts, shifts)})"
+    echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images{views}{note}")
     echo("confusion matrix (rows: true class, columns: predicted)")
     echo(columns(["", *data.classes], [[label, *map(str, row)] for label, row in zip(data.classes, matrix)]))
+
+
+def _shifts_note(recorded: int, now: int) -> str:
+    """Says so when the recorded figure was measured with other test-time shifts than the entry's today."""
+    if recorded == now:
+        return ""
+    return f" with {recorded} test-time shifts" if recorded else " without test-time shifts"

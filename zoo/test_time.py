@@ -1,0 +1,57 @@
+"""Test-time augmentation: class probabilities averaged over one-pixel shifts of each image (fastai's ``tta``).
+
+A shift is a slice copy with zeros coming in, so the same images always give the same predictions.
+"""
+
+from typing import TYPE_CHECKING
+
+import attrs
+import numpy as np
+
+from zoo.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # zoo.network imports the config, which imports this module
+    from zoo.network import Network
+
+OFFSETS = {
+    4: ((-1, 0), (1, 0), (0, -1), (0, 1)),
+    8: ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)),
+}
+"""``(rows down, columns right)`` of each shifted view, by the number of shifts an entry asks for."""
+
+
+@attrs.frozen
+class TestTimeSpec:
+    """An entry's ``[test_time]``: predictions average the class probabilities over each image and its one-pixel
+    shifts in ``shifts`` directions (4: up, down, left, right; 8: also the diagonals; 0: the image alone)."""
+
+    shifts: int = 0
+
+
+def shifted_into(out: np.ndarray, batch: np.ndarray, down: int, right: int) -> np.ndarray:
+    """``batch`` moved ``down`` rows and ``right`` columns on its last two axes into ``out``, zeros coming in."""
+    height, width = batch.shape[-2:]
+    out.fill(0)
+    out[..., max(down, 0) : height + min(down, 0), max(right, 0) : width + min(right, 0)] = batch[
+        ..., max(-down, 0) : height + min(-down, 0), max(-right, 0) : width + min(-right, 0)
+    ]
+    return out
+
+
+def averaged_probabilities(network: "Network", batch: np.ndarray, shifts: int, where: str) -> np.ndarray:
+    """Mean class probabilities ``(B, classes)``, float64, over ``batch`` (images ``(B, H, W)`` or
+    ``(B, C, H, W)``) and its ``shifts`` shifted views."""
+    if batch.ndim < 3:
+        raise DataError(f"{where}: test_time.shifts shifts images, so give them as (N, H, W), not {batch.shape}")
+    probabilities = getattr(network.loss, "probabilities", None)
+    if probabilities is None:
+        raise ConfigError(
+            f"{where}: test_time.shifts needs a loss that turns outputs into probabilities "
+            "(a loss plugin with probabilities(outputs)), such as softmax_cross_entropy"
+        )
+    total = np.array(probabilities(network.forward(batch, training=False)), dtype=np.float64)
+    view = np.empty_like(batch)
+    for down, right in OFFSETS[shifts]:
+        total += probabilities(network.forward(shifted_into(view, batch, down, right), training=False))
+    total /= 1 + len(OFFSETS[shifts])
+    return total
