@@ -12,6 +12,8 @@ repository root with the datasets reachable (``ZOO_DATA=../shared/data``)::
 ``--restamp`` retrains nothing: it records the entry's current recipe hash in its shipped weights,
 for a recipe change that trains the same bits (a new plugin option whose default does nothing).
 Show that first, by training the entry with the code before and after the change side by side.
+If the entry's ``[test_time]`` shifts changed (they predict differently but train the same), it also
+measures and records the test accuracy the weights now give, with the shifts.
 """
 
 import argparse
@@ -46,25 +48,39 @@ def train(name: str, runs_dir: Path) -> dict:
 
 
 def restamp(name: str) -> None:
-    """Rewrite ``name``'s shipped weights with the entry's current recipe hash, arrays and metrics as they were."""
+    """Rewrite ``name``'s shipped weights with the entry's current recipe hash and test-time shifts (and the
+    test accuracy with those shifts, if they changed), arrays and other metrics as they were."""
+    import attrs
+    import numpy as np
+
     from zoo import modelfile
     from zoo.entries import load_entry
+    from zoo.evaluate import predict
     from zoo.loading import default_catalog
     from zoo.recipe import recipe_hash
+    from zoo.training import load_data
 
     catalog, path = default_catalog(), WEIGHTS / f"{name}.npz"
-    network, stored, meta = modelfile.load(path, catalog)
-    old, new = meta["recipe"], recipe_hash(load_entry(name, catalog), catalog)
-    if old != new:
-        modelfile.save(path, network, stored, meta=meta | {"recipe": new})
-    print(f"{name}: {'unchanged' if old == new else f'{old[:19]}... -> {new[:19]}...'}")
+    network, _, meta = modelfile.load(path, catalog)
+    entry = load_entry(name, catalog)
+    updates = {"recipe": recipe_hash(entry, catalog), "test_time": attrs.asdict(entry.test_time)}
+    if updates["test_time"] != meta.get("test_time", {"shifts": 0}):
+        data = load_data(entry, catalog, None)
+        predictions = predict(network, data.test_images, test_time=entry.test_time, where=entry.source)
+        updates["test_accuracy"] = float(np.mean(predictions == data.test_labels))
+    changed = {key: (meta.get(key), value) for key, value in updates.items() if meta.get(key) != value}
+    if changed:
+        modelfile.save(path, network, entry, meta=meta | updates)
+    print(f"{name}: " + ("; ".join(f"{key} {old} -> {new}" for key, (old, new) in changed.items()) or "unchanged"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", default=["*"])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--restamp", action="store_true", help="record the current recipe hash; train nothing")
+    parser.add_argument(
+        "--restamp", action="store_true", help="record the current recipe hash and test-time shifts; train nothing"
+    )
     args = parser.parse_args()
     names = entries(args.patterns)
     if args.restamp:
