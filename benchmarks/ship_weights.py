@@ -58,15 +58,17 @@ def restamp(name: str) -> None:
     from zoo.evaluate import predict
     from zoo.loading import default_catalog
     from zoo.recipe import recipe_hash
+    from zoo.test_time import recorded_shifts
     from zoo.training import load_data
 
     catalog, path = default_catalog(), WEIGHTS / f"{name}.npz"
     network, _, meta = modelfile.load(path, catalog)
     entry = load_entry(name, catalog)
-    updates = {"recipe": recipe_hash(entry, catalog), "test_time": attrs.asdict(entry.test_time)}
-    if updates["test_time"] != meta.get("test_time", {"shifts": 0}):
+    updates = {"recipe": recipe_hash(entry, catalog)}
+    if entry.test_time.shifts != recorded_shifts(meta):
         data = load_data(entry, catalog, None)
-        predictions = predict(network, data.test_images, test_time=entry.test_time, where=entry.source)
+        predictions = predict(network, data.test_images, entry=entry)
+        updates["test_time"] = attrs.asdict(entry.test_time)
         updates["test_accuracy"] = float(np.mean(predictions == data.test_labels))
     changed = {key: (meta.get(key), value) for key, value in updates.items() if meta.get(key) != value}
     if changed:

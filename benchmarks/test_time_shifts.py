@@ -7,6 +7,7 @@ their own validation images are used, never the test set::
 
 import argparse
 
+import attrs
 import numpy as np
 
 from zoo import modelfile
@@ -26,7 +27,7 @@ def validation_accuracies(path: str, catalog) -> dict[int, float]:
     images, labels = splits.val_images, splits.val_labels
     accuracy = {}
     for shifts in SETTINGS:
-        predictions = predict(network, images, test_time=TestTimeSpec(shifts), where=path)
+        predictions = predict(network, images, entry=attrs.evolve(entry, test_time=TestTimeSpec(shifts)))
         accuracy[shifts] = float(np.mean(predictions == labels))
     return accuracy
 

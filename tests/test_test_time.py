@@ -7,21 +7,26 @@ from pathlib import Path
 import attrs
 import numpy as np
 import pytest
+from conftest import assert_same_arrays
 from typer.testing import CliRunner
 
 import zoo
 import zoo.testing
-from zoo import test_time
+from zoo import modelfile, test_time
 from zoo.cli.app import app
+from zoo.comparison import compare
 from zoo.config import ModelEntry
 from zoo.entries import load_entry
-from zoo.errors import ConfigError, DataError
+from zoo.errors import ConfigError, DataError, PluginError
 from zoo.evaluate import predict
 from zoo.recipe import recipe_hash
+from zoo.sweeps import sweep
 from zoo.test_time import OFFSETS, shifted_into
 from zoo.training import train
+from zoo.trial import check_fits
 
 SHIFTED = {"test_time.shifts": 4}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def moved(images: np.ndarray, down: int, right: int) -> np.ndarray:
@@ -58,7 +63,7 @@ def test_predictions_average_the_probabilities_of_the_image_and_its_shifts(mnist
     assert not np.allclose(averaged, plain.predict_proba(images), atol=1e-3)  # the views do change something
     assert np.array_equal(model.predict(images), expected.argmax(axis=1))
     # The engine's predict (train's test figure, zoo evaluate) gives the same classes as the Python API.
-    engine = predict(model.network, images, test_time=model.entry.test_time)
+    engine = predict(model.network, images, entry=model.entry)
     assert np.array_equal(engine, model.predict(images))
     evaluation = model.evaluate(images, labels)
     assert evaluation.accuracy == np.mean(engine == labels)
@@ -68,7 +73,12 @@ def test_predictions_average_the_probabilities_of_the_image_and_its_shifts(mnist
 def test_training_tests_with_the_shifts_and_the_model_file_records_them(catalog, small_mnist, data_env, tmp_path):
     entry = load_entry("lenet-5", catalog, ["train.steps=30", "test_time.shifts=4"])
     network, result = train(entry, small_mnist, catalog)
-    shifted = predict(network, small_mnist.test_images, test_time=entry.test_time)
+    plain_network, plain_result = train(load_entry("lenet-5", catalog, ["train.steps=30"]), small_mnist, catalog)
+    assert_same_arrays(network.state(), plain_network.state())  # the shifts change no training
+    drop_seconds = lambda history: [attrs.evolve(r, seconds=0) for r in history]  # noqa: E731
+    assert drop_seconds(result.history) == drop_seconds(plain_result.history)
+    assert (result.test_time_shifts, plain_result.test_time_shifts) == (4, 0)
+    shifted = predict(network, small_mnist.test_images, entry=entry)
     assert np.array_equal(result.test_predictions, shifted)
     assert not np.array_equal(shifted, predict(network, small_mnist.test_images))
     assert result.test_accuracy == np.mean(shifted == small_mnist.test_labels)
@@ -118,41 +128,70 @@ class NoProbabilities:
     """A loss that gives no probabilities."""
 
     def forward(self, outputs, labels):
+        self.shape = outputs.shape
         return 0.0
 
     def backward(self):
-        return None
+        return np.zeros(self.shape, np.float32)
 
 
-class NoProbabilitiesPlugin:
+class BadProbabilities(NoProbabilities):
+    """A loss whose probabilities have the wrong shape, or are NaN."""
+
+    def __init__(self, nan: bool = False):
+        self.nan = nan
+
+    def probabilities(self, outputs):
+        return np.full(outputs.shape, np.nan) if self.nan else np.ones(len(outputs))
+
+
+class LossPlugin:
     @zoo.hookimpl
     def register_losses(self, register):
         register("no_probabilities", NoProbabilities)
+        register("made_without_probabilities", lambda: NoProbabilities())  # a factory, not a class
+        register("bad_probabilities", BadProbabilities)
 
 
-def test_a_loss_without_probabilities_is_refused_before_training():
-    catalog = zoo.testing.catalog_with(NoProbabilitiesPlugin())
+LOSS_CATALOG = zoo.testing.catalog_with(LossPlugin())
+
+
+def small_entry(loss: dict, shifts: int = 4) -> ModelEntry:
     table = {
-        "layers": [{"type": "dense", "units": 10}],
-        "loss": {"type": "no_probabilities"},
+        "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}],
+        "loss": loss,
         "optimizer": {"type": "sgd", "lr": 0.1},
         "batches": {"type": "shuffled", "size": 8},
-        "train": {"steps": 1},
-        "test_time": {"shifts": 4},
+        "train": {"steps": 2},
+        "test_time": {"shifts": shifts},
     }
-    with pytest.raises(ConfigError, match=r"test_time\.shifts: loss 'no_probabilities' does not turn outputs"):
-        ModelEntry.from_table("x", table, "x.toml", catalog)
-    del table["test_time"]
-    ModelEntry.from_table("x", table, "x.toml", catalog)  # without shifts the loss is fine
+    return ModelEntry.from_table("x", table, "x.toml", LOSS_CATALOG)
+
+
+@pytest.mark.parametrize("loss", ["no_probabilities", "made_without_probabilities"])
+def test_a_loss_without_probabilities_is_refused_before_any_data_or_training(loss):
+    with pytest.raises(ConfigError, match=rf"x.toml: test_time\.shifts: loss '{loss}' does not turn outputs"):
+        check_fits(small_entry({"type": loss}), LOSS_CATALOG)
+    check_fits(small_entry({"type": loss}, shifts=0), LOSS_CATALOG)  # without shifts the loss is fine
+
+
+@pytest.mark.parametrize(
+    ("nan", "message"), [(False, r"returned shape \(60,\), not finite"), (True, r"returned non-finite values")]
+)
+def test_bad_probabilities_under_shifts_are_one_line_naming_the_loss(small_mnist, nan, message):
+    entry = small_entry({"type": "bad_probabilities", "nan": nan})
+    network, _ = train(entry, small_mnist, LOSS_CATALOG, test=False)
+    with pytest.raises(PluginError, match=r"x.toml: loss 'bad_probabilities': probabilities\(\) " + message):
+        predict(network, small_mnist.test_images[:60], entry=entry)
 
 
 def test_flat_images_cannot_be_shifted(mnist):
     """A network on flat input (a zoo 0.1 file) takes images of any shape with its pixels: only 2-D ones shift."""
-    model = zoo.load(Path(__file__).parent / "data" / "v1-tuned-784-10-10-adam.npz")
+    model = zoo.load(ROOT / "tests" / "data" / "v1-tuned-784-10-10-adam.npz")
     model.entry = attrs.evolve(model.entry, test_time=test_time.TestTimeSpec(4))
     images = mnist.test_images[:5]
     assert model.predict(images).shape == (5,)
-    with pytest.raises(DataError, match=r"test_time\.shifts shifts images, so give them as \(N, H, W\)"):
+    with pytest.raises(DataError, match=r"test-time shifts move images, so they must be \(N, H, W\)"):
         model.predict(images.reshape(5, 784))
 
 
@@ -164,3 +203,47 @@ def test_an_onnx_export_says_the_shifts_are_left_out(tmp_path):
     assert "lenet-5's 4 test-time shifts are not in it" in result.output
     result = CliRunner().invoke(app, ["export", str(path), "--out", str(tmp_path / "m.onnx"), "--json"])
     assert json.loads(result.output)["test_time_shifts_left_out"] == 4
+
+
+def test_zoo_evaluate_says_when_the_recorded_figure_used_other_shifts(data_env, tmp_path, catalog):
+    model = zoo.create("lenet-5", set=SHIFTED, seed=0)
+    for recorded, said in [
+        ({"shifts": 0}, "(recorded in the file: 50.00% without test-time shifts)"),
+        ({"shifts": 8}, "(recorded in the file: 50.00% with 8 test-time shifts)"),
+        ({"shifts": 4}, "(recorded in the file: 50.00%)"),
+        (None, "with test-time shifts the file does not record readably)"),
+        ("4", "with test-time shifts the file does not record readably)"),
+    ]:
+        path = modelfile.save(
+            tmp_path / "m.npz", model.network, model.entry, meta={"test_accuracy": 0.5, "test_time": recorded}
+        )
+        result = CliRunner().invoke(app, ["evaluate", str(path)])
+        assert result.exit_code == 0, result.output
+        assert said in result.output.splitlines()[0]
+
+
+def test_a_sweep_refuses_to_sweep_the_shifts(data_env):
+    with pytest.raises(ConfigError, match=r"grid test_time\.shifts: test-time shifts change no training"):
+        sweep("lenet-5", {"test_time.shifts": [0, 4]}, set={"data.validation": 1000})
+
+
+def test_compare_warns_and_labels_contenders_that_predict_differently(data_env, tmp_path):
+    shifted = tmp_path / "lenet-shifted.toml"
+    shifted.write_text((ROOT / "registry" / "lenet-5.toml").read_text() + "\n[test_time]\nshifts = 4\n")
+    warnings = []
+    result = compare(["lenet-5", str(shifted)], set={"train.steps": 20}, jobs=1, on_warning=warnings.append)
+    assert warnings == [
+        f"contenders predict differently (lenet-5 no test-time shifts; {shifted} 4 test-time shifts): "
+        "their test accuracies are not measured alike, their validation accuracies are (each image alone)"
+    ]
+    assert [row["test_time_shifts"] for row in result.rows] == [0, 4]
+    header, cells = result.table()
+    assert "(4 shifts)" in cells[1][1] and "shifts" not in cells[0][1]
+
+
+def test_zoo_train_says_its_test_figure_used_the_shifts_and_records_them(data_env):
+    result = CliRunner().invoke(app, ["train", "lenet-5", "--set", "train.steps=20", "--set", "test_time.shifts=4"])
+    assert result.exit_code == 0, result.output
+    assert "(with 4 test-time shifts)" in result.stdout
+    run = json.loads(CliRunner().invoke(app, ["runs", "--json"]).stdout)[0]
+    assert run["metrics"]["test_time_shifts"] == 4

@@ -82,6 +82,21 @@ def test_weights_for_a_changed_recipe_are_refused_in_one_line(own_entry):
         load_pretrained("lenet-5", default_catalog(), ["train.epochs=1"])
 
 
+def test_weights_whose_record_was_measured_with_other_test_time_shifts_are_refused(own_entry, tmp_path):
+    """The shifts are not part of the recipe, so the recipe hash alone would let a stale test figure through."""
+    entry_file = tmp_path / "entries" / "mine.toml"
+    entry_file.write_text(entry_file.read_text() + "\n[test_time]\nshifts = 4\n")
+    name = zoo.register_plugin(weights_plugin(own_entry, WEIGHTS / "seed-001-full-batch-gd.npz"))
+    try:
+        message = "mine: the shipped weights record a test accuracy measured with 0 test-time shifts, but the entry"
+        with pytest.raises(WeightsError, match=message):
+            zoo.create(own_entry, pretrained=True)
+        unshifted = zoo.create(own_entry, pretrained=True, set={"test_time.shifts": 0})  # asked for: accepted
+        assert unshifted.entry.test_time.shifts == 0
+    finally:
+        zoo.unregister_plugin(name)
+
+
 def test_the_kit_checks_weights_and_fails_those_of_a_changed_recipe(own_entry):
     from zoo.session import catalog
     from zoo.testing import ConformanceError, check_weights

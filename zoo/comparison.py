@@ -53,10 +53,12 @@ def compare(
 
     Contenders must use the same data (``data.dataset``, ``data.validation``, ``data.split``), else
     :class:`MixedDataError`, unless ``allow_mixed_data``: then ``on_warning(message)`` is called (default:
-    a Python warning) and the result has ``mixed_data``. Trials run in ``jobs`` local worker processes, or
-    on a Dask scheduler at ``address`` with ``executor="dask"``; each is a run under ``runs_dir``, and the
-    comparison a group of them. ``on_start(group, trials)`` is called before they run, ``on_result(trial,
-    result)`` as each ends; ``should_stop()`` turning true stops the comparison (the result is ``stopped``).
+    a Python warning) and the result has ``mixed_data``. Contenders with different ``[test_time]`` shifts
+    are compared with a warning too, and the table labels their test accuracies. Trials run in ``jobs``
+    local worker processes, or on a Dask scheduler at ``address`` with ``executor="dask"``; each is a run
+    under ``runs_dir``, and the comparison a group of them. ``on_start(group, trials)`` is called before
+    they run, ``on_result(trial, result)`` as each ends; ``should_stop()`` turning true stops the comparison
+    (the result is ``stopped``).
     """
     refuse_in_a_spawned_worker()
     check_counts(seed, repeats, jobs)
@@ -69,6 +71,9 @@ def compare(
         check_fits(entry, catalog)  # every mistake reported before anything trains
     data = {name: entry.data for name, entry in zip(selected, entries)}
     mixed = _check_same_data(data, allow_mixed_data, on_warning or _warn)
+    shifts = {name: entry.test_time.shifts for name, entry in zip(selected, entries)}
+    if len({*shifts.values()}) > 1:  # (``set`` is the overrides here)
+        (on_warning or _warn)(_mixed_shifts_message(shifts))
     group = new_id("compare")
     trials = [Trial(name, tuple(overrides), seed + r, group=group) for name in selected for r in range(repeats)]
     options = trial_options(runs_dir, data_dir)
@@ -89,6 +94,7 @@ def compare(
         done = [r for r in outcome.results[i * repeats : (i + 1) * repeats] if r and r["status"] == "completed"]
         row = {"name": name, "completed": len(done), "runs": [r["run"] for r in done]}
         row |= {"dataset": data[name].dataset, "validation": data[name].validation, "split": data[name].split}
+        row |= {"test_time_shifts": shifts[name]}
         for key in ("test_accuracy", "val_accuracy", "train_seconds"):
             row |= mean_std(key, [r[key] for r in done if r[key] is not None])
         rows.append(row | {"params": done[0]["params"] if done else None})
@@ -125,6 +131,15 @@ def _check_same_data(data: dict[str, DataSpec], allow: bool, on_warning: Callabl
         )
     on_warning(f"contenders are trained on different data: {uses}")
     return True
+
+
+def _mixed_shifts_message(shifts: dict[str, int]) -> str:
+    """Names who predicts with which test-time shifts: their test figures are not measured alike."""
+    uses = "; ".join(f"{name} {n or 'no'} test-time shift{'s' if n != 1 else ''}" for name, n in shifts.items())
+    return (
+        f"contenders predict differently ({uses}): their test accuracies are not measured alike, "
+        "their validation accuracies are (each image alone)"
+    )
 
 
 def _warn(message: str) -> None:

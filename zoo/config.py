@@ -138,7 +138,6 @@ class ModelEntry:
             table=table,
         )
         _check_watched_metrics(entry, catalog)
-        _check_test_time_loss(entry, catalog)
         return entry
 
     @classmethod
@@ -155,16 +154,6 @@ class ModelEntry:
     def seed_for(self, seed: int | None) -> int:
         """``seed``, or the entry's own ``train.seed`` when none is given."""
         return self.train.seed if seed is None else seed
-
-
-def _check_test_time_loss(entry: ModelEntry, catalog: Catalog) -> None:
-    """Test-time shifts average probabilities: refuse, before any training, a loss class that gives none."""
-    factory = catalog.get("loss", entry.loss.type).factory
-    if entry.test_time.shifts and isinstance(factory, type) and not hasattr(factory, "probabilities"):
-        raise ConfigError(
-            f"{entry.source}: test_time.shifts: loss {entry.loss.type!r} does not turn outputs into probabilities "
-            "(a loss plugin with probabilities(outputs)), which the shifted views' average needs"
-        )
 
 
 def _check_watched_metrics(entry: ModelEntry, catalog: Catalog) -> None:

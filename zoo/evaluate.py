@@ -6,8 +6,9 @@ import numpy as np
 
 from zoo.batching import BatchMaker
 from zoo.blas_pool import numpy_blas_single_threaded_for
+from zoo.config import ModelEntry
 from zoo.network import Network
-from zoo.test_time import TestTimeSpec, averaged_probabilities
+from zoo.test_time import averaged_probabilities
 
 CHUNK = 2000
 """Most images evaluated at once."""
@@ -26,27 +27,32 @@ def predict(
     images: np.ndarray,
     maker: BatchMaker | None = None,
     chunk: int | None = None,
-    test_time: TestTimeSpec = TestTimeSpec(),
-    where: str = "",
+    entry: ModelEntry | None = None,
 ) -> np.ndarray:
-    """Predicted class ``(N,)`` for uint8 images ``(N, H, W)``, averaged over shifted views if ``test_time``
-    asks for them (``where`` names the entry in the error if the loss gives no probabilities).
+    """Predicted class ``(N,)`` for uint8 images ``(N, H, W)``: as ``entry`` predicts, averaged over its
+    ``[test_time]`` shifts if it has them; from each image alone without an entry.
 
     Pass the ``maker`` of an earlier call on the same images to reuse its chunk buffer.
     """
     maker = maker or BatchMaker(images, network.dtype)
     chunk = chunk or chunk_size(network)
     predictions = np.empty(len(images), dtype=np.intp)
+    shifts = entry.test_time.shifts if entry is not None else 0
     with numpy_blas_single_threaded_for(network):  # as in training: 17-28 % faster for lenet-5 and the best CNN
         for start in range(0, len(images), chunk):
             stop = min(start + chunk, len(images))
             batch = maker.make(slice(start, stop))
-            if test_time.shifts:
-                output = averaged_probabilities(network, batch, test_time.shifts, where)
+            if shifts:
+                output = averaged_probabilities(network, batch, shifts, loss_name(entry))
             else:
                 output = network.forward(batch, training=False)
             np.argmax(output, axis=1, out=predictions[start:stop])
     return predictions
+
+
+def loss_name(entry: ModelEntry) -> str:
+    """How errors about the loss's probabilities name it: ``registry/x.toml: loss 'softmax_cross_entropy'``."""
+    return f"{entry.source}: loss {entry.loss.type!r}"
 
 
 def evaluate(

@@ -16,9 +16,10 @@ from zoo import modelfile
 from zoo.blas_pool import numpy_blas_single_threaded_for
 from zoo.catalog import Catalog
 from zoo.config import ModelEntry
-from zoo.errors import ConfigError, DataError, PluginError
-from zoo.evaluate import chunk_size, confusion_matrix
+from zoo.errors import DataError
+from zoo.evaluate import chunk_size, confusion_matrix, loss_name
 from zoo.network import Network
+from zoo.probabilities import probabilities_of
 from zoo.summary import layer_table
 from zoo.test_time import averaged_probabilities
 from zoo.view import model_html, model_text
@@ -92,21 +93,7 @@ class Model:
         """
         if self.entry.test_time.shifts:
             return self._averaged(images)
-        outputs = self._outputs(images)
-        probabilities = getattr(self.network.loss, "probabilities", None)
-        if probabilities is None:
-            raise ConfigError(
-                f"{self.entry.source}: loss {self.entry.loss.type!r} does not say how the network's outputs become "
-                "probabilities (a loss plugin gives probabilities(outputs)); predict() still works"
-            )
-        result = np.array(probabilities(outputs), dtype=np.float64)
-        if result.shape != outputs.shape or not np.isfinite(result).all():
-            raise PluginError(
-                f"{self.entry.source}: loss {self.entry.loss.type!r}: probabilities() returned "
-                f"{'non-finite values' if result.shape == outputs.shape else f'shape {result.shape}'}, "
-                f"not finite probabilities of shape {outputs.shape}"
-            )
-        return result
+        return probabilities_of(self.network, self._outputs(images), loss_name(self.entry))
 
     def evaluate(self, images=None, labels=None, *, data_dir: str | os.PathLike | None = None) -> Evaluation:
         """Accuracy and loss on the entry's test set, or on ``images`` and ``labels`` given together.
@@ -171,7 +158,7 @@ class Model:
             for start in range(0, len(images), chunk):
                 batch = self._scaled(images[start : start + chunk])
                 averaged[start : start + len(batch)] = averaged_probabilities(
-                    self.network, batch, self.entry.test_time.shifts, self.entry.source
+                    self.network, batch, self.entry.test_time.shifts, loss_name(self.entry)
                 )
         return averaged
 

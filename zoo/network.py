@@ -175,7 +175,13 @@ def build_network(
             f"{last.where}: the last layer ({last.type}) gives outputs of shape {shapes[-1]} but "
             f"{entry.data.dataset} has {n_classes} classes: it must give ({n_classes},)"
         )
-    return Network(layers, create(entry.loss, catalog), dtype, params, names, shapes, rngs, where)
+    loss = create(entry.loss, catalog)
+    if entry.test_time.shifts and getattr(loss, "probabilities", None) is None:  # known before any training
+        raise ConfigError(
+            f"{entry.source}: test_time.shifts: loss {entry.loss.type!r} does not turn outputs into probabilities "
+            "(a loss plugin with probabilities(outputs)), which the shifted views' average needs"
+        )
+    return Network(layers, loss, dtype, params, names, shapes, rngs, where)
 
 
 def _adapt(layer: object, ref: PluginRef, catalog: Catalog) -> Layer:

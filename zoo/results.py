@@ -27,7 +27,8 @@ class Comparison:
     """Contenders trained on the same data with the same seeds.
 
     ``rows``: per contender, in the order asked for, ``name``, ``completed`` (trials), ``runs`` (their ids),
-    ``dataset``, ``validation``, ``split``, then ``test_accuracy``, ``val_accuracy`` and ``train_seconds``
+    ``dataset``, ``validation``, ``split``, ``test_time_shifts``, then ``test_accuracy``, ``val_accuracy`` and
+    ``train_seconds``
     (means over the completed seeds, None when none completed) each with its ``_std``, and ``params``.
     ``mixed_data``: the contenders did not all use the same data (allowed with ``allow_mixed_data``).
     ``stopped``: stopped midway (``should_stop``); finished trials are kept.
@@ -61,7 +62,7 @@ class Comparison:
         cells = [
             [
                 r["name"],
-                cell(r, "test_accuracy"),
+                cell(r, "test_accuracy") + (f" ({r['test_time_shifts']} shifts)" if r.get("test_time_shifts") else ""),
                 cell(r, "val_accuracy"),
                 "—" if r["params"] is None else f"{r['params']:,}",
                 cell(r, "train_seconds", percent=False),

@@ -66,11 +66,18 @@ def sweep(
     axes = grid_axes(grid)
     if not axes:
         raise ConfigError("a sweep needs at least one key to sweep in its grid")
-    swept_data = [key for keys, _ in axes for key in keys.split("+") if key.split(".")[0] == "data"]
+    swept_data = _swept(axes, "data")
     if swept_data:
         raise ConfigError(
             f"{'grid' if isinstance(grid, Mapping) else '--grid'} {swept_data[0]}: a sweep selects on validation "
             "accuracy, which compares settings only on the same data; sweep the model, not data.*"
+        )
+    swept_test_time = _swept(axes, "test_time")
+    if swept_test_time:
+        raise ConfigError(
+            f"{'grid' if isinstance(grid, Mapping) else '--grid'} {swept_test_time[0]}: test-time shifts change "
+            "no training and validation sees each image alone, so a sweep cannot choose them; "
+            "compare them on validation with benchmarks/test_time_shifts.py"
         )
     settings = settings_grid(axes)
     group = new_id(f"sweep-{entry.name}")
@@ -192,3 +199,8 @@ def select(rows: list[dict[str, Any]], repeats: int) -> int | None:
     """Index of the setting with the best mean validation accuracy over all its repeats (first on ties)."""
     complete = [i for i, row in enumerate(rows) if row["completed"] == repeats and row["val_accuracy"] is not None]
     return max(complete, key=lambda i: rows[i]["val_accuracy"], default=None)
+
+
+def _swept(axes, section: str) -> list[str]:
+    """The grid's keys inside the entry's ``section`` (``"data"`` for ``data.validation``)."""
+    return [key for keys, _ in axes for key in keys.split("+") if key.split(".")[0] == section]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
-from zoo.errors import ConfigError, DataError
+from zoo.errors import DataError
+from zoo.probabilities import probabilities_of
 
 if TYPE_CHECKING:  # zoo.network imports the config, which imports this module
     from zoo.network import Network
@@ -38,20 +39,25 @@ def shifted_into(out: np.ndarray, batch: np.ndarray, down: int, right: int) -> n
     return out
 
 
-def averaged_probabilities(network: "Network", batch: np.ndarray, shifts: int, where: str) -> np.ndarray:
+def averaged_probabilities(network: "Network", batch: np.ndarray, shifts: int, loss: str) -> np.ndarray:
     """Mean class probabilities ``(B, classes)``, float64, over ``batch`` (images ``(B, H, W)`` or
-    ``(B, C, H, W)``) and its ``shifts`` shifted views."""
+    ``(B, C, H, W)``) and its ``shifts`` shifted views, each view's checked (``loss`` names the loss in errors)."""
     if batch.ndim < 3:
-        raise DataError(f"{where}: test_time.shifts shifts images, so give them as (N, H, W), not {batch.shape}")
-    probabilities = getattr(network.loss, "probabilities", None)
-    if probabilities is None:
-        raise ConfigError(
-            f"{where}: test_time.shifts needs a loss that turns outputs into probabilities "
-            "(a loss plugin with probabilities(outputs)), such as softmax_cross_entropy"
-        )
-    total = np.array(probabilities(network.forward(batch, training=False)), dtype=np.float64)
+        raise DataError(f"test-time shifts move images, so they must be (N, H, W) or (N, C, H, W), not {batch.shape}")
+    total = probabilities_of(network, network.forward(batch, training=False), loss)
     view = np.empty_like(batch)
     for down, right in OFFSETS[shifts]:
-        total += probabilities(network.forward(shifted_into(view, batch, down, right), training=False))
+        total += probabilities_of(
+            network, network.forward(shifted_into(view, batch, down, right), training=False), loss
+        )
     total /= 1 + len(OFFSETS[shifts])
     return total
+
+
+def recorded_shifts(meta: dict) -> int | None:
+    """The test-time shifts a model file's recorded test accuracy was measured with: 0 for files from before
+    the setting existed, None if the record is not a valid setting."""
+    recorded = meta.get("test_time", {"shifts": 0})
+    shifts = recorded.get("shifts") if isinstance(recorded, dict) else None
+    valid = isinstance(shifts, int) and not isinstance(shifts, bool) and (shifts == 0 or shifts in OFFSETS)
+    return shifts if valid else None

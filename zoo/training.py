@@ -80,12 +80,15 @@ class TrainResult:
     test_predictions: np.ndarray | None = attrs.field(eq=False, repr=False)
     kept_epoch: float | None = None
     ended: str = "budget"
+    test_time_shifts: int = 0
+    """The ``[test_time]`` shifts the test accuracy was measured with (validation sees each image alone)."""
 
     def summary(self) -> dict:
         return {
             "name": self.name,
             "seed": self.seed,
             "test_accuracy": self.test_accuracy,
+            "test_time_shifts": self.test_time_shifts,
             "val_accuracy": self.val_accuracy,
             "train_seconds": round(self.train_seconds, 3),
             "params": self.params,
@@ -274,7 +277,7 @@ def train(
         kept = next(r for r in progress.history if r.step == best.best_step)
     elif average is not None:
         network.load_state(average.arrays)
-    predictions = predict(network, splits.test_images, test_time=entry.test_time, where=entry.source) if test else None
+    predictions = predict(network, splits.test_images, entry=entry) if test else None
     result = TrainResult(
         name=entry.name,
         seed=seed,
@@ -286,6 +289,7 @@ def train(
         test_predictions=predictions,
         kept_epoch=kept.epoch,
         ended=ended,
+        test_time_shifts=entry.test_time.shifts,
     )
     return network, result
 

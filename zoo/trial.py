@@ -186,6 +186,7 @@ def run_metrics(result: TrainResult) -> dict[str, Any]:
     """The metrics run.json records of a completed run."""
     return {
         "test_accuracy": result.test_accuracy,
+        "test_time_shifts": result.test_time_shifts,
         "val_accuracy": result.val_accuracy,
         "train_seconds": result.train_seconds,
         "params": result.params,
@@ -219,7 +220,7 @@ def evaluate_on_test(path: Path, data_dir: Path | None = None) -> float:
     run = Run(path, read_run(path))
     network, entry, _ = modelfile.load(path / "model.npz", catalog)
     data = load_splits(entry, catalog, run.info["seed"], data_dir)
-    predictions = predict(network, data.test_images, test_time=entry.test_time, where=entry.source)
+    predictions = predict(network, data.test_images, entry=entry)
     accuracy = float(np.mean(predictions == data.test_labels))
     run.save_predictions(predictions)
     run.update(metrics=run.info["metrics"] | {"test_accuracy": accuracy}, test=True)

@@ -20,6 +20,7 @@ from zoo.entries import load_entry
 from zoo.errors import PluginError, ZooError, one_line
 from zoo.network import Network
 from zoo.recipe import recipe_hash
+from zoo.test_time import recorded_shifts
 
 
 class WeightsError(ZooError):
@@ -43,8 +44,10 @@ def load_pretrained(
 ) -> tuple[Network, ModelEntry, dict[str, Any]]:
     """The network with ``name``'s shipped weights, the entry and the recorded metadata.
 
-    Refused when no weights are shipped for ``name``, or when the entry (with ``overrides``) no
-    longer has the recipe that trained them: the weights would not be what the entry says.
+    Refused when no weights are shipped for ``name``, when the entry (with ``overrides``) no longer
+    has the recipe that trained them (the weights would not be what the entry says), or when the
+    recorded test accuracy was measured with other ``[test_time]`` shifts than the entry's (unless
+    ``overrides`` change them: then the recorded figure is labelled by ``meta["test_time"]``).
     """
     entry = load_entry(name, catalog, list(overrides))
     if not has_weights(name, catalog):
@@ -60,6 +63,13 @@ def load_pretrained(
         raise WeightsError(
             f"{name}: the shipped weights were trained from another recipe ({changed}); "
             f"train it instead: zoo train {name}"
+        )
+    asked_for_shifts = overrides and load_entry(name, catalog).test_time != entry.test_time  # --set changed them
+    if not asked_for_shifts and recorded_shifts(meta) != entry.test_time.shifts:
+        raise WeightsError(
+            f"{name}: the shipped weights record a test accuracy measured with {recorded_shifts(meta)} test-time "
+            f"shifts, but the entry predicts with {entry.test_time.shifts}: record it again "
+            f"(zoo train {name} --out FILE; zoo's own entries: python benchmarks/ship_weights.py --restamp NAME)"
         )
     return network, entry, meta
 

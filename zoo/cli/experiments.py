@@ -101,6 +101,7 @@ def _print_csv(result: Comparison) -> None:
     writer = csv.writer(sys.stdout)
     keys = ["name", "test_accuracy", "test_accuracy_std", "val_accuracy", "val_accuracy_std"]
     keys += ["train_seconds", "train_seconds_std", "params", "completed", "dataset", "validation", "split"]
+    keys += ["test_time_shifts"]
     writer.writerow(keys)
     writer.writerows([[row[k] for k in keys] for row in result.rows])
 

@@ -17,6 +17,7 @@ from zoo.loading import default_catalog
 from zoo.network import Network, build_network
 from zoo.schedule import learning_rates
 from zoo.summary import architecture, layer_table
+from zoo.test_time import recorded_shifts
 from zoo.training import load_data
 from zoo.weights import open_model, recorded
 
@@ -161,26 +162,29 @@ def evaluate(
     catalog = default_catalog()
     network, entry, meta = open_model(model, catalog)
     data = load_data(entry, catalog, data_dir)
-    predictions = evaluation.predict(network, data.test_images, test_time=entry.test_time, where=entry.source)
+    predictions = evaluation.predict(network, data.test_images, entry=entry)
     matrix = evaluation.confusion_matrix(data.test_labels, predictions, len(data.classes))
     accuracy = float((predictions == data.test_labels).mean())
     shifts = entry.test_time.shifts
     single_view = float((evaluation.predict(network, data.test_images) == data.test_labels).mean()) if shifts else None
-    recorded, recorded_shifts = meta.get("test_accuracy"), meta.get("test_time", {"shifts": 0})["shifts"]
+    recorded, recorded_with = meta.get("test_accuracy"), recorded_shifts(meta)
     if as_json:
         document = {"name": entry.name, "test_accuracy": accuracy, "recorded_test_accuracy": recorded}
+        document |= {"test_time_shifts": shifts, "recorded_test_time_shifts": recorded_with}
         if shifts:
-            document |= {"test_time_shifts": shifts, "single_view_test_accuracy": single_view}
+            document |= {"single_view_test_accuracy": single_view}
         return print_json(document | {"confusion_matrix": matrix.tolist()})
     views = f", averaged with its {shifts} one-pixel shifts ({single_view:.2%} on each image alone)" if shifts else ""
-    note = "" if recorded is None else f" (recorded in the file: {recorded:.2%}{_shifts_note(recorded_shifts, shifts)})"
+    note = "" if recorded is None else f" (recorded in the file: {recorded:.2%}{_shifts_note(recorded_with, shifts)})"
     echo(f"{entry.name}: test accuracy {accuracy:.2%} on {len(predictions):,} images{views}{note}")
     echo("confusion matrix (rows: true class, columns: predicted)")
     echo(columns(["", *data.classes], [[label, *map(str, row)] for label, row in zip(data.classes, matrix)]))
 
 
-def _shifts_note(recorded: int, now: int) -> str:
+def _shifts_note(recorded: int | None, now: int) -> str:
     """Says so when the recorded figure was measured with other test-time shifts than the entry's today."""
     if recorded == now:
         return ""
+    if recorded is None:
+        return ", with test-time shifts the file does not record readably"
     return f" with {recorded} test-time shifts" if recorded else " without test-time shifts"

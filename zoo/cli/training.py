@@ -75,10 +75,16 @@ def train_command(
         return print_json(result)
     val = "" if result["val_accuracy"] is None else f", validation accuracy {result['val_accuracy']:.2%}"
     echo(
-        f"{result['name']}: test accuracy {result['test_accuracy']:.2%}{val}{_kept(result)} "
+        f"{result['name']}: test accuracy {result['test_accuracy']:.2%}{_shifts(result)}{val}{_kept(result)} "
         f"({result['params']:,} parameters, {result['train_seconds']:.1f} s training, seed {result['seed']}, "
         f"run {result['run']})"
     )
+
+
+def _shifts(result: dict) -> str:
+    """Says the test figure averaged test-time shifts, when it did (the validation figure never does)."""
+    shifts = result.get("test_time_shifts")
+    return f" (with {shifts} test-time shifts)" if shifts else ""
 
 
 def _kept(result: dict) -> str:
