@@ -84,7 +84,8 @@ def test_sweep_returns_what_the_cli_prints(data_env, tmp_path):
         tmp_path,
     )
     document = result.to_dict()
-    assert document.keys() == printed.keys() == {"group", "trials", "selected", "test_accuracy", "test_accuracy_std"}
+    keys = {"group", "trials", "selected", "test_accuracy", "test_accuracy_std", "test_time_shifts"}
+    assert document.keys() == printed.keys() == keys
     strip = lambda d: [{k: v for k, v in t.items() if k != "seconds"} for t in d["trials"]]  # noqa: E731
     assert strip(document) == strip(printed)
     assert [t["settings"] for t in document["trials"]] == [{"optimizer.lr": lr} for lr in LRS]

@@ -20,6 +20,7 @@ from zoo.entries import load_entry
 from zoo.errors import ConfigError, DataError, PluginError
 from zoo.evaluate import predict
 from zoo.recipe import recipe_hash
+from zoo.results import SweepResult
 from zoo.sweeps import sweep
 from zoo.test_time import OFFSETS, shifted_into
 from zoo.training import train
@@ -136,13 +137,17 @@ class NoProbabilities:
 
 
 class BadProbabilities(NoProbabilities):
-    """A loss whose probabilities have the wrong shape, or are NaN."""
+    """A loss whose probabilities have the wrong shape, raise, or are NaN on any output but zeros."""
 
-    def __init__(self, nan: bool = False):
-        self.nan = nan
+    def __init__(self, fault: str = "shape"):
+        self.fault = fault
 
     def probabilities(self, outputs):
-        return np.full(outputs.shape, np.nan) if self.nan else np.ones(len(outputs))
+        if self.fault == "raise":
+            raise ValueError("no softmax\ntoday")
+        if self.fault == "nan":
+            return np.full(outputs.shape, np.nan if outputs.any() else 0.1)
+        return np.ones(len(outputs))
 
 
 class LossPlugin:
@@ -170,18 +175,27 @@ def small_entry(loss: dict, shifts: int = 4) -> ModelEntry:
 
 @pytest.mark.parametrize("loss", ["no_probabilities", "made_without_probabilities"])
 def test_a_loss_without_probabilities_is_refused_before_any_data_or_training(loss):
-    with pytest.raises(ConfigError, match=rf"x.toml: test_time\.shifts: loss '{loss}' does not turn outputs"):
+    with pytest.raises(
+        ConfigError, match=rf"x.toml: test_time\.shifts: loss '{loss}' does not say how the network's outputs"
+    ):
         check_fits(small_entry({"type": loss}), LOSS_CATALOG)
     check_fits(small_entry({"type": loss}, shifts=0), LOSS_CATALOG)  # without shifts the loss is fine
 
 
 @pytest.mark.parametrize(
-    ("nan", "message"), [(False, r"returned shape \(60,\), not finite"), (True, r"returned non-finite values")]
+    ("fault", "message"),
+    [("shape", r"returned shape \(2,\), not finite"), ("raise", r"raised ValueError: no softmax today$")],
 )
-def test_bad_probabilities_under_shifts_are_one_line_naming_the_loss(small_mnist, nan, message):
-    entry = small_entry({"type": "bad_probabilities", "nan": nan})
+def test_bad_probabilities_are_refused_when_the_network_is_built(fault, message):
+    where = r"x.toml: test_time\.shifts: loss 'bad_probabilities': probabilities\(\) "
+    with pytest.raises(PluginError, match=where + message):
+        check_fits(small_entry({"type": "bad_probabilities", "fault": fault}), LOSS_CATALOG)
+
+
+def test_probabilities_that_go_wrong_only_on_real_outputs_are_one_line_naming_the_loss(small_mnist):
+    entry = small_entry({"type": "bad_probabilities", "fault": "nan"})
     network, _ = train(entry, small_mnist, LOSS_CATALOG, test=False)
-    with pytest.raises(PluginError, match=r"x.toml: loss 'bad_probabilities': probabilities\(\) " + message):
+    with pytest.raises(PluginError, match=r"x.toml: loss 'bad_probabilities': probabilities\(\) returned non-finite"):
         predict(network, small_mnist.test_images[:60], entry=entry)
 
 
@@ -239,6 +253,8 @@ def test_compare_warns_and_labels_contenders_that_predict_differently(data_env, 
     assert [row["test_time_shifts"] for row in result.rows] == [0, 4]
     header, cells = result.table()
     assert "(4 shifts)" in cells[1][1] and "shifts" not in cells[0][1]
+    assert "*" not in cells[0][1] + cells[1][1]  # figures not measured alike: neither is the best
+    assert "*" in cells[0][2] + cells[1][2]  # validation figures are
 
 
 def test_zoo_train_says_its_test_figure_used_the_shifts_and_records_them(data_env):
@@ -247,3 +263,22 @@ def test_zoo_train_says_its_test_figure_used_the_shifts_and_records_them(data_en
     assert "(with 4 test-time shifts)" in result.stdout
     run = json.loads(CliRunner().invoke(app, ["runs", "--json"]).stdout)[0]
     assert run["metrics"]["test_time_shifts"] == 4
+    assert "% (4 shifts)" in CliRunner().invoke(app, ["runs"]).stdout
+
+
+def test_shipped_figures_say_which_shifts_they_used(data_env):
+    listed = CliRunner().invoke(app, ["list", "best-cnn-*"]).stdout
+    assert "99.65% (4 shifts)" in listed
+    best = zoo.create("best-cnn-20-40-bn-augment", pretrained=True)
+    assert "test accuracy 99.65 % (with 4 test-time shifts)" in repr(best)
+    # Asked to predict from each image alone, the model still labels the recorded figure with its shifts.
+    alone = zoo.create("best-cnn-20-40-bn-augment", pretrained=True, set={"test_time.shifts": 0})
+    assert alone.entry.test_time.shifts == 0 and "(with 4 test-time shifts)" in repr(alone)
+    assert "test accuracy 99.65 % (with 4 test-time shifts)" in alone._repr_html_()
+
+
+def test_a_sweeps_conclusion_says_its_test_figure_used_the_shifts():
+    trials = [{"settings": {"optimizer.lr": 0.1}, "val_accuracy": 0.9, "val_accuracy_std": 0.0, "seconds": 1.0}]
+    result = SweepResult("g", trials, 1, 0, test_accuracy=0.91, test_time_shifts=4)
+    assert result.conclusion().endswith("its test accuracy: 91.00% (with 4 test-time shifts)")
+    assert result.to_dict()["test_time_shifts"] == 4

@@ -72,8 +72,7 @@ def compare(
     data = {name: entry.data for name, entry in zip(selected, entries)}
     mixed = _check_same_data(data, allow_mixed_data, on_warning or _warn)
     shifts = {name: entry.test_time.shifts for name, entry in zip(selected, entries)}
-    if len({*shifts.values()}) > 1:  # (``set`` is the overrides here)
-        (on_warning or _warn)(_mixed_shifts_message(shifts))
+    _check_same_shifts(shifts, on_warning or _warn)
     group = new_id("compare")
     trials = [Trial(name, tuple(overrides), seed + r, group=group) for name in selected for r in range(repeats)]
     options = trial_options(runs_dir, data_dir)
@@ -133,14 +132,16 @@ def _check_same_data(data: dict[str, DataSpec], allow: bool, on_warning: Callabl
     return True
 
 
-def _mixed_shifts_message(shifts: dict[str, int]) -> str:
-    """Names who predicts with which test-time shifts: their test figures are not measured alike."""
+def _check_same_shifts(shifts: dict[str, int], on_warning: Callable[[str], None]) -> None:
+    """Warn, naming who predicts with which test-time shifts, when their test figures are not measured alike."""
+    if len({*shifts.values()}) < 2:
+        return
     uses = "; ".join(f"{name} {n or 'no'} test-time shift{'s' if n != 1 else ''}" for name, n in shifts.items())
-    return (
+    on_warning(
         f"contenders predict differently ({uses}): their test accuracies are not measured alike, "
         "their validation accuracies are (each image alone)"
     )
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, stacklevel=4)  # the caller of compare()
+    warnings.warn(message, stacklevel=4)  # the caller of compare(), through _check_same_data or _check_same_shifts

@@ -93,7 +93,7 @@ class Model:
         """
         if self.entry.test_time.shifts:
             return self._averaged(images)
-        return probabilities_of(self.network, self._outputs(images), loss_name(self.entry))
+        return probabilities_of(self.network.loss, self._outputs(images), loss_name(self.entry))
 
     def evaluate(self, images=None, labels=None, *, data_dir: str | os.PathLike | None = None) -> Evaluation:
         """Accuracy and loss on the entry's test set, or on ``images`` and ``labels`` given together.

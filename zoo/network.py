@@ -9,6 +9,7 @@ from zoo.catalog import Catalog
 from zoo.config import ModelEntry, PluginRef, create
 from zoo.errors import ConfigError, DataError, PluginError, one_line
 from zoo.layers import CONTRACTS, FlatLayer, Layer, Param, contract_of, descend, is_shape
+from zoo.probabilities import probabilities_of
 
 
 @attrs.define(eq=False)
@@ -176,10 +177,9 @@ def build_network(
             f"{entry.data.dataset} has {n_classes} classes: it must give ({n_classes},)"
         )
     loss = create(entry.loss, catalog)
-    if entry.test_time.shifts and getattr(loss, "probabilities", None) is None:  # known before any training
-        raise ConfigError(
-            f"{entry.source}: test_time.shifts: loss {entry.loss.type!r} does not turn outputs into probabilities "
-            "(a loss plugin with probabilities(outputs)), which the shifted views' average needs"
+    if entry.test_time.shifts:  # the shifted views average probabilities: try them now, not after training
+        probabilities_of(
+            loss, np.zeros((2, n_classes), dtype), f"{entry.source}: test_time.shifts: loss {entry.loss.type!r}"
         )
     return Network(layers, loss, dtype, params, names, shapes, rngs, where)
 

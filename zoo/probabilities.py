@@ -1,29 +1,27 @@
 """A network's class probabilities, from its loss's ``probabilities(outputs)``, checked at the plugin boundary."""
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from zoo.errors import ConfigError, PluginError
-
-if TYPE_CHECKING:  # zoo.network imports the config, which imports the test-time settings that use this module
-    from zoo.network import Network
+from zoo.errors import ConfigError, PluginError, one_line
 
 
-def probabilities_of(network: "Network", outputs: np.ndarray, loss: str) -> np.ndarray:
-    """The probabilities ``(N, classes)`` of ``outputs`` as a new float64 array; ``loss`` names the loss in errors
-    (``"x.toml: loss 'name'"``). A loss without them is a ConfigError; a wrong shape or a non-finite value,
-    a PluginError."""
-    probabilities = getattr(network.loss, "probabilities", None)
-    if probabilities is None:
+def probabilities_of(loss: object, outputs: np.ndarray, where: str) -> np.ndarray:
+    """``loss.probabilities(outputs)`` as a new float64 array ``(N, classes)``, checked; ``where`` names the loss
+    in errors (``"x.toml: loss 'name'"``). A loss without them is a ConfigError; one that raises, or returns a
+    wrong shape or a non-finite value, a PluginError."""
+    probabilities = getattr(loss, "probabilities", None)
+    if not callable(probabilities):
         raise ConfigError(
-            f"{loss} does not say how the network's outputs become probabilities "
+            f"{where} does not say how the network's outputs become probabilities "
             "(a loss plugin gives probabilities(outputs))"
         )
-    result = np.array(probabilities(outputs), dtype=np.float64)
+    try:
+        result = np.array(probabilities(outputs), dtype=np.float64)
+    except Exception as error:  # a plugin's bug: one line naming it
+        raise PluginError(f"{where}: probabilities() raised {type(error).__name__}: {one_line(error)}") from None
     if result.shape != outputs.shape or not np.isfinite(result).all():
         raise PluginError(
-            f"{loss}: probabilities() returned "
+            f"{where}: probabilities() returned "
             f"{'non-finite values' if result.shape == outputs.shape else f'shape {result.shape}'}, "
             f"not finite probabilities of shape {outputs.shape}"
         )

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from zoo.config import DataSpec
+from zoo.test_time import shifts_label
 from zoo.view import table as html_table
 
 
@@ -45,12 +46,15 @@ class Comparison:
         return {"group": self.group, "seeds": list(self.seeds), "results": copy.deepcopy(list(self.rows))}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        """Header and cells: mean (± std over several seeds) per contender, ``*`` marking the best in a column."""
+        """Header and cells: mean (± std over several seeds) per contender, ``*`` marking the best in a column
+        (not among test accuracies measured with different test-time shifts)."""
         repeats = len(self.seeds)
         best = {
             key: pick([r[key] for r in self.rows if r[key] is not None], default=None)
             for key, pick in (("test_accuracy", max), ("val_accuracy", max), ("train_seconds", min))
         }
+        if len({r.get("test_time_shifts", 0) for r in self.rows}) > 1:  # not measured alike: no best to mark
+            best["test_accuracy"] = None
 
         def cell(row, key, percent=True):
             if row[key] is None:
@@ -102,6 +106,8 @@ class SweepResult:
     test_accuracy: float | None = None
     test_accuracy_std: float | None = None
     stopped: bool = False
+    test_time_shifts: int = 0
+    """The entry's ``[test_time]`` shifts, which the test accuracy (never the validation accuracy) used."""
 
     @property
     def selected(self) -> dict[str, Any] | None:
@@ -114,6 +120,7 @@ class SweepResult:
         document = {"group": self.group, "trials": trials, "selected": self.selected}
         if self.selected_index is not None:
             document |= {"test_accuracy": self.test_accuracy, "test_accuracy_std": self.test_accuracy_std}
+            document |= {"test_time_shifts": self.test_time_shifts}
         return document
 
     def table(self) -> tuple[list[str], list[list[str]]]:
@@ -134,7 +141,8 @@ class SweepResult:
             return "nothing selected" + (": stopped" if self.stopped else ": no setting completed all its repeats")
         spread = f" ± {self.test_accuracy_std:.2%}" if self.repeats > 1 else ""
         setting = ", ".join(f"{k}={v}" for k, v in self.selected.items())
-        return f"selected {setting} on validation; its test accuracy: {self.test_accuracy:.2%}{spread}"
+        shifts = shifts_label(self.test_time_shifts)
+        return f"selected {setting} on validation; its test accuracy: {self.test_accuracy:.2%}{spread}{shifts}"
 
     def __repr__(self) -> str:
         grid = f"{len(self.trials)} settings x {self.repeats} seed{'s' if self.repeats > 1 else ''}"

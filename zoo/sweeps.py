@@ -77,7 +77,7 @@ def sweep(
         raise ConfigError(
             f"{'grid' if isinstance(grid, Mapping) else '--grid'} {swept_test_time[0]}: test-time shifts change "
             "no training and validation sees each image alone, so a sweep cannot choose them; "
-            "compare them on validation with benchmarks/test_time_shifts.py"
+            "compare them on validation (benchmarks/test_time_shifts.py in zoo's repository does)"
         )
     settings = settings_grid(axes)
     group = new_id(f"sweep-{entry.name}")
@@ -106,7 +106,7 @@ def sweep(
     test = {} if chosen is None else mean_std("test_accuracy", accuracies)
     selected = None if chosen is None else rows[chosen]["settings"]
     finish_group(options, group, "sweep", outcome, stopped, {"trials": rows, "selected": selected, **test})
-    return SweepResult(group, rows, repeats, chosen, **test, stopped=stopped)
+    return SweepResult(group, rows, repeats, chosen, **test, stopped=stopped, test_time_shifts=entry.test_time.shifts)
 
 
 def _test(runs: list[str], options: TrialContext, should_stop: Callable[[], bool]) -> list[float] | None:

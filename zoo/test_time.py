@@ -44,12 +44,11 @@ def averaged_probabilities(network: "Network", batch: np.ndarray, shifts: int, l
     ``(B, C, H, W)``) and its ``shifts`` shifted views, each view's checked (``loss`` names the loss in errors)."""
     if batch.ndim < 3:
         raise DataError(f"test-time shifts move images, so they must be (N, H, W) or (N, C, H, W), not {batch.shape}")
-    total = probabilities_of(network, network.forward(batch, training=False), loss)
+    total = probabilities_of(network.loss, network.forward(batch, training=False), loss)
     view = np.empty_like(batch)
     for down, right in OFFSETS[shifts]:
-        total += probabilities_of(
-            network, network.forward(shifted_into(view, batch, down, right), training=False), loss
-        )
+        output = network.forward(shifted_into(view, batch, down, right), training=False)
+        total += probabilities_of(network.loss, output, loss)
     total /= 1 + len(OFFSETS[shifts])
     return total
 
@@ -61,3 +60,10 @@ def recorded_shifts(meta: dict) -> int | None:
     shifts = recorded.get("shifts") if isinstance(recorded, dict) else None
     valid = isinstance(shifts, int) and not isinstance(shifts, bool) and (shifts == 0 or shifts in OFFSETS)
     return shifts if valid else None
+
+
+def shifts_label(shifts: int | None) -> str:
+    """What follows a test figure measured with ``shifts`` (from :func:`recorded_shifts`): nothing for none."""
+    if shifts is None:
+        return " (test-time shifts not readably recorded)"
+    return f" (with {shifts} test-time shifts)" if shifts else ""

@@ -5,6 +5,8 @@ import html
 import io
 from typing import Any
 
+from zoo.test_time import recorded_shifts, shifts_label
+
 
 def model_text(model) -> str:
     """``Model('lenet-5', 61,706 parameters, trained: test accuracy 99.28 %, validation 99.10 %)``."""
@@ -14,7 +16,7 @@ def model_text(model) -> str:
 def _status(meta: dict[str, Any]) -> str:
     if "test_accuracy" not in meta:
         return "untrained"
-    parts = [f"test accuracy {_percent(meta['test_accuracy'])}"]
+    parts = [f"test accuracy {_percent(meta['test_accuracy'])}{shifts_label(recorded_shifts(meta))}"]
     if meta.get("val_accuracy") is not None:
         parts.append(f"validation {_percent(meta['val_accuracy'])}")
     return "trained: " + ", ".join(parts)
@@ -48,7 +50,17 @@ def model_html(model) -> str:
     return "\n".join(parts)
 
 
-RECORDED = ("test_accuracy", "val_accuracy", "train_seconds", "seed", "dataset", "trained", "zoo_version", "recipe")
+RECORDED = (
+    "test_accuracy",
+    "test_time",
+    "val_accuracy",
+    "train_seconds",
+    "seed",
+    "dataset",
+    "trained",
+    "zoo_version",
+    "recipe",
+)
 """The metadata keys shown, in this order."""
 
 

@@ -67,11 +67,15 @@ def load_pretrained(
     asked_for_shifts = overrides and load_entry(name, catalog).test_time != entry.test_time  # --set changed them
     if not asked_for_shifts and recorded_shifts(meta) != entry.test_time.shifts:
         raise WeightsError(
-            f"{name}: the shipped weights record a test accuracy measured with {recorded_shifts(meta)} test-time "
-            f"shifts, but the entry predicts with {entry.test_time.shifts}: record it again "
+            f"{name}: the shipped weights record a test accuracy measured with {_shifts_text(recorded_shifts(meta))}, "
+            f"but the entry predicts with {entry.test_time.shifts} test-time shifts: record it again "
             f"(zoo train {name} --out FILE; zoo's own entries: python benchmarks/ship_weights.py --restamp NAME)"
         )
     return network, entry, meta
+
+
+def _shifts_text(shifts: int | None) -> str:
+    return "test-time shifts it does not record readably" if shifts is None else f"{shifts} test-time shifts"
 
 
 @contextlib.contextmanager

@@ -60,7 +60,7 @@ def list_command(
             r["name"],
             "-".join(map(str, r["architecture"])),
             ",".join(r["tags"]),
-            f"{r['weights']['test_accuracy']:.2%}" if r["weights"] else "",
+            f"{r['weights']['test_accuracy']:.2%}{_short_shifts(r['weights'])}" if r["weights"] else "",
             r["description"] or "BROKEN",
         ]
         for r in rows
@@ -80,7 +80,14 @@ def _weights(name: str) -> dict | None:
     meta = recorded(name, default_catalog())
     if meta is None:
         return None
-    return {key: meta.get(key) for key in ("test_accuracy", "val_accuracy", "train_seconds", "trained")}
+    keys = ("test_accuracy", "val_accuracy", "train_seconds", "trained")
+    return {key: meta.get(key) for key in keys} | {"test_time_shifts": recorded_shifts(meta)}
+
+
+def _short_shifts(weights: dict) -> str:
+    """``zoo list``'s mark on a recorded test figure measured with test-time shifts: `` (4 shifts)``."""
+    shifts = weights["test_time_shifts"]
+    return "" if shifts == 0 else f" ({shifts if shifts is not None else '?'} shifts)"
 
 
 @command()
@@ -186,5 +193,5 @@ def _shifts_note(recorded: int | None, now: int) -> str:
     if recorded == now:
         return ""
     if recorded is None:
-        return ", with test-time shifts the file does not record readably"
+        return ", with test-time shifts the file does not record readably"  # as shifts_label(None) says
     return f" with {recorded} test-time shifts" if recorded else " without test-time shifts"

@@ -34,7 +34,7 @@ def runs(ctx: typer.Context, runs_dir: RunsDirOption = None, as_json: JsonOption
                 info["id"],
                 info["status"],
                 str(info["seed"]),
-                _percent(metrics.get("test_accuracy")),
+                _percent(metrics.get("test_accuracy")) + _run_shifts(metrics),
                 _percent(metrics.get("val_accuracy")),
                 "—" if seconds is None else f"{seconds:.1f}",
                 " ".join(f"{k}={v}" for k, v in (info.get("settings") or {}).items()),
@@ -74,3 +74,9 @@ def show(
             for m in metrics
         ]
         echo(columns(["epoch", "step", "loss", "train acc", "val loss", "val acc", "seconds"], cells))
+
+
+def _run_shifts(metrics: dict) -> str:
+    """A run's test figure measured with test-time shifts says so: `` (4 shifts)``."""
+    shifts = metrics.get("test_time_shifts")
+    return f" ({shifts} shifts)" if shifts and metrics.get("test_accuracy") is not None else ""
