@@ -140,27 +140,26 @@ class Model:
 
     def _outputs(self, images) -> np.ndarray:
         """The network's outputs on checked, scaled ``images``, in chunks, copied out of its buffers."""
-        images = self._checked_images(images)
-        chunk = chunk_size(self.network)
-        outputs = np.empty((len(images), self.network.shapes[-1][0]), dtype=self.network.dtype)
-        with numpy_blas_single_threaded_for(self.network):
-            for start in range(0, len(images), chunk):
-                batch = self._scaled(images[start : start + chunk])
-                outputs[start : start + len(batch)] = self.network.forward(batch, training=False)
-        return outputs
+        return self._in_chunks(images, self.network.dtype, lambda batch: self.network.forward(batch, training=False))
 
     def _averaged(self, images) -> np.ndarray:
         """Class probabilities averaged over the entry's test-time shifts, in chunks."""
+        shifts, loss = self.entry.test_time.shifts, loss_name(self.entry)
+        return self._in_chunks(
+            images, np.float64, lambda batch: averaged_probabilities(self.network, batch, shifts, loss)
+        )
+
+    def _in_chunks(self, images, dtype, compute) -> np.ndarray:
+        """``compute(batch)`` ``(B, classes)`` for each chunk of the checked images scaled to [0, 1], into one array."""
         images = self._checked_images(images)
         chunk = chunk_size(self.network)
-        averaged = np.empty((len(images), self.network.shapes[-1][0]), dtype=np.float64)
+        results = np.empty((len(images), self.network.shapes[-1][0]), dtype=dtype)
+        scale = 1 / 255 if images.dtype == np.uint8 else 1
         with numpy_blas_single_threaded_for(self.network):
             for start in range(0, len(images), chunk):
-                batch = self._scaled(images[start : start + chunk])
-                averaged[start : start + len(batch)] = averaged_probabilities(
-                    self.network, batch, self.entry.test_time.shifts, loss_name(self.entry)
-                )
-        return averaged
+                batch = np.asarray(images[start : start + chunk], dtype=self.network.dtype) * scale
+                results[start : start + len(batch)] = compute(batch)
+        return results
 
     def _checked_images(self, images) -> np.ndarray:
         images = np.asarray(images)
@@ -184,11 +183,6 @@ class Model:
                 hint = " (0-255 values? divide by 255 or pass uint8)" if high > 1 else ""
                 raise DataError(f"float images must lie in [0, 1], but these range from {low:g} to {high:g}{hint}")
         return images
-
-    def _scaled(self, images: np.ndarray) -> np.ndarray:
-        """Checked images as the network's float type in [0, 1]."""
-        scale = 1 / 255 if images.dtype == np.uint8 else 1
-        return np.asarray(images, dtype=self.network.dtype) * scale
 
     def _accepted_shapes(self) -> list[tuple[int, ...]]:
         shape = self.in_shape

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from zoo.config import DataSpec
-from zoo.test_time import shifts_label
+from zoo.test_time import shifts_label, short_label
 from zoo.view import table as html_table
 
 
@@ -66,7 +66,7 @@ class Comparison:
         cells = [
             [
                 r["name"],
-                cell(r, "test_accuracy") + (f" ({r['test_time_shifts']} shifts)" if r.get("test_time_shifts") else ""),
+                cell(r, "test_accuracy") + short_label(r.get("test_time_shifts", 0)),
                 cell(r, "val_accuracy"),
                 "—" if r["params"] is None else f"{r['params']:,}",
                 cell(r, "train_seconds", percent=False),

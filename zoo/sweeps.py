@@ -66,16 +66,17 @@ def sweep(
     axes = grid_axes(grid)
     if not axes:
         raise ConfigError("a sweep needs at least one key to sweep in its grid")
+    grid_name = "grid" if isinstance(grid, Mapping) else "--grid"
     swept_data = _swept(axes, "data")
     if swept_data:
         raise ConfigError(
-            f"{'grid' if isinstance(grid, Mapping) else '--grid'} {swept_data[0]}: a sweep selects on validation "
+            f"{grid_name} {swept_data[0]}: a sweep selects on validation "
             "accuracy, which compares settings only on the same data; sweep the model, not data.*"
         )
     swept_test_time = _swept(axes, "test_time")
     if swept_test_time:
         raise ConfigError(
-            f"{'grid' if isinstance(grid, Mapping) else '--grid'} {swept_test_time[0]}: test-time shifts change "
+            f"{grid_name} {swept_test_time[0]}: test-time shifts change "
             "no training and validation sees each image alone, so a sweep cannot choose them; "
             "compare them on validation (benchmarks/test_time_shifts.py in zoo's repository does)"
         )

@@ -67,3 +67,10 @@ def shifts_label(shifts: int | None) -> str:
     if shifts is None:
         return " (test-time shifts not readably recorded)"
     return f" (with {shifts} test-time shifts)" if shifts else ""
+
+
+def short_label(shifts: int | None) -> str:
+    """A table cell's mark on a test figure measured with ``shifts``: `` (4 shifts)``, `` (? shifts)`` if unreadable."""
+    if shifts == 0:
+        return ""
+    return f" ({'?' if shifts is None else shifts} shifts)"

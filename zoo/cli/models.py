@@ -17,7 +17,7 @@ from zoo.loading import default_catalog
 from zoo.network import Network, build_network
 from zoo.schedule import learning_rates
 from zoo.summary import architecture, layer_table
-from zoo.test_time import recorded_shifts
+from zoo.test_time import recorded_shifts, short_label
 from zoo.training import load_data
 from zoo.weights import open_model, recorded
 
@@ -60,7 +60,9 @@ def list_command(
             r["name"],
             "-".join(map(str, r["architecture"])),
             ",".join(r["tags"]),
-            f"{r['weights']['test_accuracy']:.2%}{_short_shifts(r['weights'])}" if r["weights"] else "",
+            f"{r['weights']['test_accuracy']:.2%}{short_label(r['weights']['test_time_shifts'])}"
+            if r["weights"]
+            else "",
             r["description"] or "BROKEN",
         ]
         for r in rows
@@ -82,12 +84,6 @@ def _weights(name: str) -> dict | None:
         return None
     keys = ("test_accuracy", "val_accuracy", "train_seconds", "trained")
     return {key: meta.get(key) for key in keys} | {"test_time_shifts": recorded_shifts(meta)}
-
-
-def _short_shifts(weights: dict) -> str:
-    """``zoo list``'s mark on a recorded test figure measured with test-time shifts: `` (4 shifts)``."""
-    shifts = weights["test_time_shifts"]
-    return "" if shifts == 0 else f" ({shifts if shifts is not None else '?'} shifts)"
 
 
 @command()

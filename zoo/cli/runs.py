@@ -7,6 +7,7 @@ import typer
 
 from zoo.cli.app import JsonOption, RunsDirOption, app, columns, command, echo, friendly, print_json
 from zoo.runs import find_run, list_runs, read_metrics, read_run
+from zoo.test_time import short_label
 
 runs_app = typer.Typer(help="Runs on disk: every train, compare and sweep trial.", no_args_is_help=False)
 app.add_typer(runs_app, name="runs")
@@ -77,6 +78,5 @@ def show(
 
 
 def _run_shifts(metrics: dict) -> str:
-    """A run's test figure measured with test-time shifts says so: `` (4 shifts)``."""
-    shifts = metrics.get("test_time_shifts")
-    return f" ({shifts} shifts)" if shifts and metrics.get("test_accuracy") is not None else ""
+    """A run's test figure measured with test-time shifts says so (runs from before the setting had none)."""
+    return short_label(metrics.get("test_time_shifts", 0)) if metrics.get("test_accuracy") is not None else ""
